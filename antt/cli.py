@@ -1,0 +1,138 @@
+"""`antt`: the one command-line tool for everything a person does from a shell.
+
+Sub-commands live next to the code they drive; this module only wires them together.
+"""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="antt-map: bản đồ phong trào toàn dân bảo vệ ANTQ / ANTQ movement map",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+db_app = typer.Typer(help="Cụm PostGIS nhúng / the embedded PostGIS cluster", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[red]{message}[/red]")
+    raise typer.Exit(code)
+
+
+@db_app.command("up")
+def db_up() -> None:
+    """Start (or reuse) the embedded cluster and print its URL."""
+    from antt.cluster import ClusterError
+    from antt.db import database_url
+    from antt.settings import get_settings
+
+    if get_settings().database_url:
+        console.print("DATABASE_URL is set: the embedded cluster is not used.")
+        typer.echo(database_url())
+        return
+    try:
+        typer.echo(database_url(start=True))
+    except ClusterError as exc:
+        _fail(str(exc))
+
+
+@db_app.command("down")
+def db_down() -> None:
+    """Stop the embedded cluster (data is kept)."""
+    from antt.cluster import default_cluster
+
+    default_cluster().down()
+    console.print("Đã dừng / stopped")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show whether the cluster runs, and the PostgreSQL/PostGIS versions."""
+    from antt.cluster import default_cluster
+    from antt.db import DatabaseError, check_postgis, database_url, make_engine
+    from antt.settings import get_settings
+
+    info: dict[str, object] = {}
+    if get_settings().database_url:
+        info["external"] = True
+    else:
+        info.update(default_cluster().status())
+    try:
+        eng = make_engine(database_url())
+        info.update(check_postgis(eng))
+        eng.dispose()
+    except (DatabaseError, Exception) as exc:  # noqa: BLE001 - status reports, never raises
+        info["error"] = str(exc).splitlines()[0]
+    typer.echo(json.dumps(info, indent=2, ensure_ascii=False))
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL in force."""
+    from antt.db import database_url
+
+    typer.echo(database_url())
+
+
+@app.command("migrate")
+def migrate(revision: str = typer.Argument("head")) -> None:
+    """Bring the schema to REVISION (default: head)."""
+    from antt import migrate as m
+    from antt.db import check_postgis, database_url, make_engine
+
+    url = database_url(start=True)
+    m.upgrade(url, revision)
+    eng = make_engine(url)
+    versions = check_postgis(eng)
+    eng.dispose()
+    console.print(f"Schema at {m.current(url)}; PostGIS {versions['postgis']}")
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option(None, help="Default: ANTT_HOST or 127.0.0.1"),
+    port: int = typer.Option(None, help="Default: ANTT_PORT or 8000"),
+    workers: int = typer.Option(1),
+) -> None:
+    """Serve the API and the map page."""
+    import uvicorn
+
+    from antt.db import database_url
+    from antt.settings import get_settings
+
+    s = get_settings()
+    database_url(start=True)
+    uvicorn.run("api.app:create_app", factory=True, host=host or s.host, port=port or s.port,
+                workers=workers, proxy_headers=False)
+
+
+def _register_optional() -> None:
+    """Sub-commands owned by other packages (import, demo, export, user, bench)."""
+    import importlib
+
+    for module, name in (
+        ("data.importers.cli", "import"),
+        ("data.demo.cli", "demo"),
+        ("api.cli", "user"),
+        ("web.export_cli", "export"),
+        ("bench.cli", "bench"),
+    ):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue  # that package is not built yet
+            raise
+        if isinstance(mod.app, typer.Typer) and getattr(mod, "SINGLE_COMMAND", False):
+            app.command(name)(mod.main)
+        else:
+            app.add_typer(mod.app, name=name)
+
+
+_register_optional()
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,242 @@
+"""GeoAlchemy2 models mirroring the Alembic schema (``antt/migrations``).
+
+The migrations are the source of truth for DDL (triggers, checks, functions); these classes
+give typed access for editing. ``tests/test_schema.py`` checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _point() -> Mapped[object]:
+    return mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
+
+
+class AdminUnit(Base):
+    __tablename__ = "admin_unit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    level: Mapped[str] = mapped_column(Text)
+    code: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    full_name: Mapped[str | None] = mapped_column(Text)
+    name_search: Mapped[str] = mapped_column(Text)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"))
+    province_code: Mapped[str | None] = mapped_column(Text)
+    population: Mapped[int | None] = mapped_column(Integer)
+    households: Mapped[int | None] = mapped_column(Integer)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    source: Mapped[str | None] = mapped_column(Text)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    geom: Mapped[object | None] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=4326, spatial_index=False))
+
+
+class UnitLineage(Base):
+    __tablename__ = "unit_lineage"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    old_level: Mapped[str] = mapped_column(Text)
+    old_code: Mapped[str] = mapped_column(Text)
+    old_name: Mapped[str | None] = mapped_column(Text)
+    new_level: Mapped[str] = mapped_column(Text)
+    new_code: Mapped[str] = mapped_column(Text)
+    new_name: Mapped[str | None] = mapped_column(Text)
+    merge_type: Mapped[str] = mapped_column(Text)
+    area_share: Mapped[float | None] = mapped_column(Float)
+    effective_on: Mapped[dt.date] = mapped_column(Date)
+    source: Mapped[str | None] = mapped_column(Text)
+
+
+class ModelType(Base):
+    __tablename__ = "model_type"
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name_vi: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    icon: Mapped[str] = mapped_column(Text)
+    host_kind: Mapped[str] = mapped_column(Text)
+
+
+class Institution(Base):
+    __tablename__ = "institution"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    commune_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"))
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"))
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    geom: Mapped[object] = _point()
+
+
+class InstitutionYear(Base):
+    __tablename__ = "institution_year"
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    antt_safe: Mapped[bool | None] = mapped_column(Boolean)
+    festival_held: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class UnitYear(Base):
+    __tablename__ = "unit_year"
+    unit_id: Mapped[int] = mapped_column(ForeignKey("admin_unit.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    festival_held: Mapped[bool | None] = mapped_column(Boolean)
+    movement_class: Mapped[str | None] = mapped_column(Text)
+    launched: Mapped[bool | None] = mapped_column(Boolean)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SecurityModel(Base):
+    __tablename__ = "security_model"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(Text)
+    type_code: Mapped[str] = mapped_column(ForeignKey("model_type.code"))
+    name: Mapped[str] = mapped_column(Text)
+    host_kind: Mapped[str] = mapped_column(Text, default="village")
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id"))
+    commune_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"))
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"))
+    founded_on: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(Text, default="active")
+    status_since: Mapped[dt.date | None] = mapped_column(Date)
+    recognition: Mapped[str] = mapped_column(Text, default="none")
+    recognized_on: Mapped[dt.date | None] = mapped_column(Date)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    geom: Mapped[object] = _point()
+
+
+class ModelRating(Base):
+    __tablename__ = "model_rating"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("security_model.id"))
+    rating: Mapped[str] = mapped_column(Text)
+    rated_on: Mapped[dt.date] = mapped_column(Date)
+    rated_by: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class FireGroup(Base):
+    __tablename__ = "fire_group"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    leader: Mapped[str | None] = mapped_column(Text)
+    households: Mapped[int] = mapped_column(Integer)
+    founded_on: Mapped[dt.date] = mapped_column(Date)
+    commune_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"))
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"))
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    geom: Mapped[object] = _point()
+
+
+class IncidentCategory(Base):
+    __tablename__ = "incident_category"
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    parent: Mapped[str | None] = mapped_column(ForeignKey("incident_category.code"))
+    name_vi: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+
+
+class Incident(Base):
+    __tablename__ = "incident"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(Text)
+    category_code: Mapped[str] = mapped_column(ForeignKey("incident_category.code"))
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    precision: Mapped[str] = mapped_column(Text, default="exact")
+    deaths: Mapped[int] = mapped_column(Integer, default=0)
+    injuries: Mapped[int] = mapped_column(Integer, default=0)
+    youth_involved: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(Text, default="reported")
+    source: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    commune_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"))
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"))
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    geom: Mapped[object] = _point()
+
+
+class LaunchPoint(Base):
+    __tablename__ = "launch_point"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    theme: Mapped[str] = mapped_column(Text)
+    launch_date: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(Text, default="planned")
+    notes: Mapped[str | None] = mapped_column(Text)
+    commune_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"))
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"))
+    created_by: Mapped[str | None] = mapped_column(Text)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    geom: Mapped[object | None] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False))
+
+
+class AppUser(Base):
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(Text)
+    full_name: Mapped[str | None] = mapped_column(Text)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    scope_level: Mapped[str] = mapped_column(Text, default="all")
+    scope_code: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApiKey(Base):
+    __tablename__ = "api_key"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    prefix: Mapped[str] = mapped_column(Text)
+    key_hash: Mapped[str] = mapped_column(Text)
+    label: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    username: Mapped[str | None] = mapped_column(Text)
+    role: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    entity: Mapped[str] = mapped_column(Text)
+    entity_id: Mapped[str | None] = mapped_column(Text)
+    before: Mapped[dict | None] = mapped_column(JSONB)
+    after: Mapped[dict | None] = mapped_column(JSONB)
+    detail: Mapped[dict | None] = mapped_column(JSONB)

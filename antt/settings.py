@@ -1,0 +1,75 @@
+"""All configuration in one pydantic-settings class (the tipg shape).
+
+Values come from the environment (``ANTT_*``; ``DATABASE_URL`` unprefixed, as every
+PostgreSQL tool expects) or from a ``.env`` file. Nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ANTT_", env_file=".env", extra="ignore")
+
+    # --- database -------------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "ANTT_DATABASE_URL"),
+        description="External PostGIS server. Unset: the embedded cluster under .antt/ is used.",
+    )
+    home: Path = Field(default=PROJECT_ROOT / ".antt", description="Embedded cluster and state.")
+    pg_port: int | None = Field(
+        default=None, description="Port of the embedded cluster; chosen once and kept in .antt/port."
+    )
+    pg_os_user: str = Field(default="postgres", description="OS user running postgres when root.")
+    pg_bindir: Path | None = Field(default=None, description="PostgreSQL binaries (pg_ctl, initdb).")
+    db_name: str = "antt"
+
+    # --- data -----------------------------------------------------------------------------
+    boundaries: Path | None = Field(
+        default=None, description="Boundary files for `antt demo` (ANTT_BOUNDARIES)."
+    )
+
+    # --- web server -----------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret_key: str | None = Field(default=None, description="Token signing key; generated once.")
+    token_minutes: int = 8 * 60
+    basemap_url: str | None = Field(
+        default=None,
+        description="Optional raster/vector tile URL template for users who have a tile server.",
+    )
+    login_rate_limit: int = Field(default=10, description="Failed logins per minute per user/IP.")
+
+    # --- limits ---------------------------------------------------------------------------
+    items_default_limit: int = 10
+    items_max_limit: int = 10_000
+    incident_query_cap: int = Field(
+        default=100_000, description="Queries matching more incidents than this answer 413."
+    )
+    suppress_below: int = Field(default=3, description="Aggregate counts under this are hidden.")
+    min_public_hex_m: float = Field(default=250.0, description="Smallest hexagon for non-police.")
+
+    def signing_key(self) -> str:
+        """The token key: from the environment, else generated once and kept in .antt/."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.home / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

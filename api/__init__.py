@@ -1,0 +1,1 @@
+"""HTTP API: OGC API Features, vector tiles, analytics, editing, accounts."""

@@ -1,0 +1,1 @@
+"""Data in and out: boundary loaders, importers and demo data."""

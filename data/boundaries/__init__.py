@@ -1,0 +1,1 @@
+"""Boundary loaders (the real files in ../shared) and the project's own small fixtures."""

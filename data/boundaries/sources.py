@@ -1,0 +1,88 @@
+"""Where the real boundary files are, and readers that normalise them to unit frames.
+
+The files stay in ``../shared/data/boundaries`` (see its SOURCES.md for licences); they are
+read from there and never copied into this repository.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+
+from antt.settings import PROJECT_ROOT
+from data.boundaries.units import ERA_2025
+
+
+def shared_boundaries_dir() -> Path:
+    """ANTT_SHARED_BOUNDARIES, else ../shared/data/boundaries beside the checkout."""
+    env = os.environ.get("ANTT_SHARED_BOUNDARIES")
+    if env:
+        return Path(env)
+    return PROJECT_ROOT.parent / "shared" / "data" / "boundaries"
+
+
+def path_of(relative: str) -> Path:
+    return shared_boundaries_dir() / relative
+
+
+COMMUNES_2025_FULL = "post2025_communes_sapnhap/vn_communes_2025_fullres.geojson.gz"
+COMMUNES_2025_SIMPLE = "post2025_communes_sapnhap/vn_communes_2025_simplified20m.geojson.gz"
+COMMUNES_2025_HAIPHONG = "post2025_communes_sapnhap/haiphong_communes_2025_fullres.geojson"
+PROVINCES_2025 = "post2025_communes_sapnhap/vn_provinces_2025.geojson.gz"
+LINEAGE_2025 = "mapping_2025_dvhcvn/old_to_new_communes_2025.csv"
+UNITS_PRE2025 = "pre2025_units_dvhcvn/vn_units_pre2025_20250301.csv"
+COMMUNES_2009 = "pre2025_communes_2009_censusVN2009/vn_communes_2009_censusVN2009.geojson.gz"
+COMMUNES_2009_HAIDUONG = "pre2025_communes_2009_censusVN2009/haiduong_communes_2009_censusVN2009.geojson"
+DISTRICTS_PRE2025 = "pre2025_units_dvhcvn/vn_districts_gischinhphu.geojson.gz"
+
+
+def read_vector(path: Path | str, **kw) -> gpd.GeoDataFrame:
+    """Read any vector file pyogrio knows; gzip and zip go through GDAL's virtual files."""
+    p = str(path)
+    if p.endswith(".gz") and not p.startswith("/vsigzip/"):
+        p = "/vsigzip/" + p
+    elif p.endswith(".zip") and not p.startswith("/vsizip/"):
+        p = "/vsizip/" + p
+    return pyogrio.read_dataframe(p, **kw)
+
+
+def communes_2025(path: Path | str, province_code: str | None = None) -> gpd.GeoDataFrame:
+    """The sapnhap 2025 commune file as a unit frame (level 'commune', parent province)."""
+    where = f"ma_tinh = '{province_code}'" if province_code else None
+    src = read_vector(path, where=where)
+    return gpd.GeoDataFrame(
+        {
+            "level": "commune",
+            "code": src["ma_xa"].astype(str),
+            "name": src["ten"],
+            "full_name": src["ten_day_du"],
+            "parent_level": "province",
+            "parent_code": src["ma_tinh"].astype(str),
+            "province_code": src["ma_tinh"].astype(str),
+            "valid_from": ERA_2025,
+            "source": "sapnhap.bando.com.vn via thanglequoc/vietnamese-provinces-database",
+        },
+        geometry=src.geometry.values,
+        crs=src.crs,
+    )
+
+
+def provinces_2025(path: Path | str, province_code: str | None = None) -> gpd.GeoDataFrame:
+    where = f"ma_tinh = '{province_code}'" if province_code else None
+    src = read_vector(path, where=where)
+    return gpd.GeoDataFrame(
+        {
+            "level": "province",
+            "code": src["ma_tinh"].astype(str),
+            "name": src["ten"],
+            "full_name": src["ten_day_du"],
+            "province_code": src["ma_tinh"].astype(str),
+            "valid_from": ERA_2025,
+            "source": "sapnhap.bando.com.vn via thanglequoc/vietnamese-provinces-database",
+        },
+        geometry=src.geometry.values,
+        crs=src.crs,
+    )

@@ -1,0 +1,131 @@
+"""Set-based upsert of administrative units, shared by every boundary loader.
+
+Why set-based: 3,321 full-resolution communes go through one COPY into a temporary table and
+one INSERT ... ON CONFLICT, so a re-import never duplicates and the whole load is one
+transaction (the caller's).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from sqlalchemy import Connection
+
+from antt.text import fold, kind_of, strip_kind
+
+UNIT_COLUMNS = [
+    "level", "code", "kind", "name", "full_name", "name_search", "parent_level", "parent_code",
+    "province_code", "population", "households", "valid_from", "valid_to", "source", "is_demo",
+    "is_synthetic", "wkb",
+]
+
+ERA_2025 = dt.date(2025, 7, 1)  # the 2-tier map (34 provinces, no districts) starts here
+
+
+@dataclass
+class UpsertResult:
+    inserted: int
+    updated: int
+
+    @property
+    def total(self) -> int:
+        return self.inserted + self.updated
+
+
+def prepare_units(frame: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Fill derived columns (search form, kind, bare name) and encode geometry as hex WKB."""
+    df = pd.DataFrame(frame.drop(columns=frame.geometry.name)).copy()
+    if "full_name" not in df:
+        df["full_name"] = df["name"]
+    if "kind" not in df:
+        df["kind"] = df["full_name"].map(lambda n: kind_of(n) if isinstance(n, str) else None)
+    df["name"] = df["name"].map(strip_kind)
+    df["name_search"] = df["name"].map(fold)
+    for col, default in (("parent_level", None), ("parent_code", None), ("province_code", None),
+                         ("population", None), ("households", None), ("valid_to", None),
+                         ("source", None), ("is_demo", False), ("is_synthetic", False)):
+        if col not in df:
+            df[col] = default
+    geoms = frame.geometry.values
+    multi = [_as_multi(g) for g in geoms]
+    df["wkb"] = [None if g is None else shapely.to_wkb(g, hex=True, output_dimension=2)
+                 for g in multi]
+    return df[UNIT_COLUMNS]
+
+
+def _as_multi(g: shapely.Geometry | None) -> shapely.Geometry | None:
+    if g is None or g.is_empty:
+        return None
+    if g.geom_type == "Polygon":
+        return shapely.MultiPolygon([g])
+    return g
+
+
+def upsert_units(conn: Connection, units: pd.DataFrame) -> UpsertResult:
+    """Insert or update units by (level, code, valid_from); repair geometry in SQL.
+
+    Parents are resolved by (parent_level, parent_code) among units valid at the child's
+    valid_from, which may be loaded in the same call (parents first is not required).
+    """
+    raw = conn.connection.dbapi_connection
+    with raw.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS unit_stage (level text, code text, kind text, "
+            "name text, full_name text, name_search text, parent_level text, parent_code text, "
+            "province_code text, population integer, households integer, valid_from date, "
+            "valid_to date, source text, is_demo boolean, is_synthetic boolean, wkb text) "
+            "ON COMMIT DROP"
+        )
+        cur.execute("TRUNCATE unit_stage")
+        buf = io.StringIO()
+        units.to_csv(buf, index=False, header=False, na_rep="\\N", sep="\t",
+                     columns=UNIT_COLUMNS, date_format="%Y-%m-%d")
+        buf.seek(0)
+        cur.copy_expert(
+            "COPY unit_stage FROM STDIN WITH (FORMAT csv, DELIMITER E'\\t', NULL '\\N')", buf)
+        cur.execute(
+            """
+            WITH ins AS (
+              INSERT INTO admin_unit AS u (level, code, kind, name, full_name, name_search,
+                  province_code, population, households, valid_from, valid_to, source,
+                  is_demo, is_synthetic, geom)
+              SELECT level, code, kind, name, full_name, name_search, province_code,
+                     population, households, coalesce(valid_from, '-infinity'), valid_to,
+                     source, coalesce(is_demo, false), coalesce(is_synthetic, false),
+                     CASE WHEN wkb IS NULL THEN NULL ELSE
+                       ST_Multi(ST_CollectionExtract(ST_MakeValid(
+                         ST_SetSRID(ST_GeomFromWKB(decode(wkb, 'hex')), 4326)), 3)) END
+              FROM unit_stage
+              ON CONFLICT (level, code, valid_from) DO UPDATE SET
+                  kind = EXCLUDED.kind, name = EXCLUDED.name, full_name = EXCLUDED.full_name,
+                  name_search = EXCLUDED.name_search, province_code = EXCLUDED.province_code,
+                  population = coalesce(EXCLUDED.population, u.population),
+                  households = coalesce(EXCLUDED.households, u.households),
+                  valid_to = EXCLUDED.valid_to, source = EXCLUDED.source,
+                  is_demo = EXCLUDED.is_demo, is_synthetic = EXCLUDED.is_synthetic,
+                  geom = coalesce(EXCLUDED.geom, u.geom)
+              RETURNING (xmax = 0) AS inserted
+            )
+            SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM ins
+            """
+        )
+        inserted, updated = cur.fetchone()
+        cur.execute(
+            """
+            UPDATE admin_unit c SET parent_id = p.id
+            FROM unit_stage s, admin_unit p
+            WHERE c.level = s.level AND c.code = s.code
+              AND c.valid_from = coalesce(s.valid_from, '-infinity')
+              AND s.parent_code IS NOT NULL
+              AND p.level = s.parent_level AND p.code = s.parent_code
+              AND p.valid_from <= c.valid_from
+              AND (p.valid_to IS NULL OR c.valid_from < p.valid_to)
+              AND c.parent_id IS DISTINCT FROM p.id
+            """
+        )
+    return UpsertResult(int(inserted), int(updated))

@@ -1,0 +1,1 @@
+"""`antt demo`: seeded demo data on real or synthetic boundaries."""

@@ -1,0 +1,1 @@
+"""`antt import`: file importers with one transaction per import."""

@@ -1,0 +1,1 @@
+"""Spatial logic and analytics: functions over the database, in metres."""

@@ -1,0 +1,1 @@
+"""Each map layer defined once: source, properties, who may see it, style, aggregation."""
