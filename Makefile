@@ -46,7 +46,7 @@ demo: db
 
 bench: setup
 	$(VENV)/bin/pip install -q -c constraints.txt -e '.[dev,bench]'
-	$(ANTT) bench all
+	$(ANTT) bench run all
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -78,7 +78,7 @@ def db_url() -> None:
 
 
 @app.command("migrate")
-def migrate(revision: str = typer.Argument("head")) -> None:
+def migrate(revision: str = typer.Argument("heads")) -> None:
     """Bring the schema to REVISION (default: head)."""
     from antt import migrate as m
     from antt.db import check_postgis, database_url, make_engine

@@ -1,11 +1,29 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory: routers are mounted here and nowhere else."""
 
 from __future__ import annotations
+
+import importlib
 
 from fastapi import FastAPI
 
 from antt import __version__
 from antt.db import check_postgis, get_engine
+from api import problems
+
+# Router modules, each exposing `router` (an APIRouter) or `make_router()` (a router factory).
+ROUTERS = (
+    "api.auth",
+    "api.features",
+    "api.tiles",
+    "api.search",
+    "api.editing",
+    "api.incidents",
+    "api.analytics",
+    "api.units",
+    "api.audit",
+    "api.exports",
+    "api.web",  # the map page at / and its static assets: last, it owns the root path
+)
 
 
 def create_app() -> FastAPI:
@@ -14,10 +32,20 @@ def create_app() -> FastAPI:
         version=__version__,
         description="Bản đồ phong trào toàn dân bảo vệ ANTQ / ANTQ movement map API",
     )
+    problems.install(app)
 
     @app.get("/healthz", tags=["system"], summary="Tình trạng / health")
     def healthz() -> dict[str, object]:
         versions = check_postgis(get_engine())
         return {"status": "ok", **versions}
 
+    for name in ROUTERS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue  # not built yet
+            raise
+        router = module.make_router() if hasattr(module, "make_router") else module.router
+        app.include_router(router)
     return app

@@ -1,0 +1,1 @@
+"""Benchmarks on real-sized data: each prints its figures (not timed tests)."""
