@@ -41,8 +41,13 @@ db: setup
 	$(ANTT) db up
 	$(ANTT) migrate
 
+# Demo data on the real Hải Phòng boundaries when ../shared is there (and ANTT_BOUNDARIES unset);
+# otherwise `antt demo` builds its clearly labelled synthetic province.
+HAIPHONG := ../shared/data/boundaries/post2025_communes_sapnhap/haiphong_communes_2025_fullres.geojson
+DEMO_BOUNDARIES := $(if $(ANTT_BOUNDARIES),,$(if $(wildcard $(HAIPHONG)),--boundaries $(HAIPHONG)))
+
 demo: db
-	$(ANTT) demo --if-empty
+	$(ANTT) demo --if-empty $(DEMO_BOUNDARIES)
 
 bench: setup
 	$(VENV)/bin/pip install -q -c constraints.txt -e '.[dev,bench]'

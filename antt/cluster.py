@@ -193,6 +193,13 @@ class EmbeddedCluster:
             if cur.fetchone() is None:
                 cur.execute(f'create database "{self.dbname}"')
         conn.close()
+        if self.dbname != "postgres":  # the project database gets PostGIS straight away
+            conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres",
+                                    dbname=self.dbname)
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("create extension if not exists postgis")
+            conn.close()
 
     def down(self) -> None:
         if self.running():
