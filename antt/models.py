@@ -240,3 +240,10 @@ class AuditLog(Base):
     before: Mapped[dict | None] = mapped_column(JSONB)
     after: Mapped[dict | None] = mapped_column(JSONB)
     detail: Mapped[dict | None] = mapped_column(JSONB)
+
+
+class DemoManifest(Base):
+    __tablename__ = "demo_manifest"
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[dict] = mapped_column(JSONB)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
