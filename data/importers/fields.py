@@ -1,0 +1,217 @@
+"""Field specifications and the parsers that turn users' cells into typed values.
+
+Why: each importer only declares its fields (name, type, aliases, choices); parsing, default
+Vietnamese column names and bilingual error messages are written once here. Parsers never
+guess silently: a cell that is present but unparseable is an error naming row and field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from antt.text import fold
+from data.importers.report import ImportReport
+
+VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+# Coordinates: column names users write, most specific first.
+LON_ALIASES = ("lon", "lng", "long", "longitude", "kinh_do", "kinhdo", "kd")
+LAT_ALIASES = ("lat", "latitude", "vi_do", "vido", "vd")
+X_ALIASES = ("x", "toa_do_x", "easting")
+Y_ALIASES = ("y", "toa_do_y", "northing")
+
+TRUE_WORDS = {"1", "true", "t", "yes", "y", "co", "x", "dung", "dat"}
+FALSE_WORDS = {"0", "false", "f", "no", "n", "khong", "sai", "khong dat"}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column an importer understands.
+
+    ``kind``: text | int | bool | date | datetime | enum. ``choices`` maps folded user words
+    (Vietnamese without diacritics, or the stored code) to the stored value.
+    """
+
+    name: str
+    kind: str = "text"
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+    choices: Mapping[str, str] | None = None
+    minimum: int | None = None
+    label_vi: str = ""
+
+    def candidates(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+@dataclass
+class Parsed:
+    """Typed columns (one list per field, None for blank) for the rows of a file."""
+
+    values: dict[str, list] = field(default_factory=dict)
+    bad_rows: set[int] = field(default_factory=set)  # positional indices with an error
+
+
+def resolve_columns(fields: tuple[Field, ...], columns: list[str], mapping: Mapping[str, str],
+                    report: ImportReport) -> dict[str, str | None]:
+    """field name -> source column (user's --map first, then name and aliases)."""
+    chosen: dict[str, str | None] = {}
+    for f in fields:
+        col = None
+        if f.name in mapping:
+            col = mapping[f.name]
+            if col not in columns:
+                report.add(None, f.name, f"Cột '{col}' (--map) không có trong tệp",
+                           f"Column '{col}' given with --map is not in the file")
+                col = None
+        else:
+            col = next((c for c in f.candidates() if c in columns), None)
+        if col is None and f.required and f.name not in {e.field for e in report.errors}:
+            report.add(None, f.name,
+                       f"Thiếu cột bắt buộc '{f.name}' (tên khác: {', '.join(f.aliases) or '-'})",
+                       f"Missing required column '{f.name}' (also accepted: "
+                       f"{', '.join(f.aliases) or '-'})")
+        chosen[f.name] = col
+    return chosen
+
+
+def _text(v: object) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+def parse_int(v: object) -> int:
+    if isinstance(v, bool):
+        raise ValueError
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        if not v.is_integer():
+            raise ValueError
+        return int(v)
+    s = _text(v).replace(" ", "")
+    if re.fullmatch(r"[+-]?\d+(\.0+)?", s):
+        return int(float(s))
+    raise ValueError
+
+
+def parse_bool(v: object) -> bool:
+    if isinstance(v, bool):
+        return v
+    word = fold(_text(v))
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y/%m/%d")
+_DATETIME_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d-%m-%Y %H:%M",
+                     "%d-%m-%Y %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S")
+
+
+def parse_date(v: object) -> dt.date:
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    s = _text(v)
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(s, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError
+
+
+def parse_datetime(v: object) -> dt.datetime:
+    """Aware datetime; a time without offset is local time in Vietnam (Asia/Ho_Chi_Minh)."""
+    if isinstance(v, dt.datetime):
+        out = v.to_pydatetime() if hasattr(v, "to_pydatetime") else v
+    elif isinstance(v, dt.date):
+        out = dt.datetime(v.year, v.month, v.day)
+    else:
+        s = _text(v)
+        out = None
+        try:
+            out = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+        except ValueError:
+            for fmt in _DATETIME_FORMATS + _DATE_FORMATS:
+                try:
+                    out = dt.datetime.strptime(s, fmt)
+                    break
+                except ValueError:
+                    continue
+        if out is None:
+            raise ValueError
+    if out.tzinfo is None:
+        out = out.replace(tzinfo=VN_TZ)
+    return out
+
+
+KIND_WORDS_VI = {"text": "văn bản", "int": "số nguyên", "bool": "có/không", "date": "ngày",
+                 "datetime": "ngày giờ", "enum": "giá trị"}
+KIND_WORDS_EN = {"text": "text", "int": "a whole number", "bool": "yes/no", "date": "a date",
+                 "datetime": "a date and time", "enum": "one of the allowed values"}
+
+
+def parse_fields(fields: tuple[Field, ...], source_cols: Mapping[str, str | None], frame,
+                 rows: list[int], report: ImportReport) -> Parsed:
+    """Parse every field of every row; each unparseable cell becomes one Issue."""
+    out = Parsed()
+    n = len(rows)
+    for f in fields:
+        col = source_cols.get(f.name)
+        cells = list(frame[col]) if col is not None else [None] * n
+        values: list = [None] * n
+        for i, cell in enumerate(cells):
+            if cell is None:
+                if f.required and col is not None:
+                    report.add(rows[i], f.name, f"Thiếu giá trị '{f.name}'",
+                               f"'{f.name}' is empty")
+                    out.bad_rows.add(i)
+                continue
+            try:
+                values[i] = _parse_one(f, cell)
+            except ValueError:
+                allowed = ""
+                if f.choices:
+                    allowed = ": " + ", ".join(sorted(set(f.choices.values())))
+                report.add(rows[i], f.name,
+                           f"Không đọc được '{f.name}' là {KIND_WORDS_VI[f.kind]}{allowed}",
+                           f"'{f.name}' is not {KIND_WORDS_EN[f.kind]}{allowed}", cell)
+                out.bad_rows.add(i)
+        out.values[f.name] = values
+    return out
+
+
+def _parse_one(f: Field, cell: object) -> object:
+    if f.kind == "text":
+        return _text(cell)
+    if f.kind == "int":
+        v = parse_int(cell)
+        if f.minimum is not None and v < f.minimum:
+            raise ValueError
+        return v
+    if f.kind == "bool":
+        return parse_bool(cell)
+    if f.kind == "date":
+        return parse_date(cell)
+    if f.kind == "datetime":
+        return parse_datetime(cell)
+    if f.kind == "enum":
+        assert f.choices is not None
+        key = fold(_text(cell)).replace("-", "_")
+        if key in f.choices:
+            return f.choices[key]
+        key = key.replace("_", " ")
+        if key in f.choices:
+            return f.choices[key]
+        raise ValueError
+    raise AssertionError(f.kind)

@@ -1,0 +1,194 @@
+"""Read a user's file into a plain table: GeoJSON (.gz), GeoPackage, zipped Shapefile, CSV, XLSX.
+
+Why a separate step: every importer validates the same shape (text cells + optional geometry +
+the row numbers the user sees), whatever the format. Text is always NFC-normalised, and a file
+that is not UTF-8 is decoded only when the result is provably Vietnamese (Windows-1258, with its
+combining tone marks composed); legacy TCVN3/VNI bytes are refused rather than stored as mojibake.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+from pyproj import CRS
+
+from antt.text import fold
+from data.boundaries.sources import read_vector
+
+VECTOR_SUFFIXES = (".geojson", ".json", ".geojson.gz", ".json.gz", ".gpkg", ".zip", ".shp", ".fgb")
+TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
+
+
+class FileRejected(ValueError):
+    """The whole file cannot be read; the message is bilingual."""
+
+    def __init__(self, vi: str, en: str):
+        super().__init__(f"{vi} / {en}")
+        self.vi, self.en = vi, en
+
+
+@dataclass
+class SourceTable:
+    """Cells as Python objects (str, numbers, datetimes from XLSX, None for blanks)."""
+
+    frame: pd.DataFrame                 # columns normalised (see normalise_column)
+    rows: list[int]                     # the row number the user sees, per record
+    geometry: gpd.GeoSeries | None = None
+    crs: CRS | None = None
+    encoding: str | None = None
+    original_columns: dict[str, str] = field(default_factory=dict)
+
+
+def normalise_column(name: str) -> str:
+    """'Kinh độ' -> 'kinh_do', 'Mã xã' -> 'ma_xa': how users' headers are matched."""
+    return re.sub(r"[^a-z0-9]+", "_", fold(str(name))).strip("_")
+
+
+def _vietnamese_letters() -> frozenset[str]:
+    marks = ["", "\u0300", "\u0301", "\u0309", "\u0303", "\u0323"]
+    letters = set()
+    for base in "aăâeêioôơuưy":
+        for m in marks:
+            ch = unicodedata.normalize("NFC", base + m)
+            letters.add(ch)
+            letters.add(ch.upper())
+    letters.update("đĐ")
+    return frozenset(letters)
+
+
+VIETNAMESE_LETTERS = _vietnamese_letters()
+
+
+def looks_vietnamese(text: str) -> bool:
+    """True when every non-ASCII letter is a Vietnamese one and no stray tone mark is left.
+
+    TCVN3 or VNI bytes decoded as Windows-1258 give letters such as 'µ', 'ø', 'ª', 'ö' or
+    spacing accents ('¸', '´'): those fail here, so we refuse instead of storing mojibake.
+    """
+    for ch in set(text):
+        if ord(ch) < 128:
+            continue
+        cat = unicodedata.category(ch)
+        if cat.startswith("L") and ch not in VIETNAMESE_LETTERS:
+            return False
+        if cat in ("Mn", "Sk", "Co", "Cn") or ch == "\ufffd":
+            return False
+    return True
+
+
+def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
+    """(NFC text, encoding used). Tries UTF-8, then the given or detected legacy encoding."""
+    if encoding:
+        candidates = [encoding]
+    else:
+        if data.startswith(b"\xef\xbb\xbf"):
+            return unicodedata.normalize("NFC", data[3:].decode("utf-8")), "utf-8-sig"
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return unicodedata.normalize("NFC", data.decode("utf-16")), "utf-16"
+        try:
+            return unicodedata.normalize("NFC", data.decode("utf-8")), "utf-8"
+        except UnicodeDecodeError:
+            pass
+        candidates = ["cp1258"]
+        try:
+            from charset_normalizer import from_bytes
+
+            candidates += [m.encoding for m in from_bytes(data[:200_000]) if m.encoding]
+        except Exception:  # noqa: BLE001 - detection is best effort; cp1258 is tried first
+            pass
+    for enc in dict.fromkeys(candidates):
+        try:
+            text = unicodedata.normalize("NFC", data.decode(enc))
+        except (UnicodeDecodeError, LookupError):
+            continue
+        if looks_vietnamese(text):
+            return text, enc
+    raise FileRejected(
+        "Tệp không phải UTF-8 và không đọc được như Windows-1258; có thể là TCVN3/VNI. "
+        "Hãy lưu lại dưới dạng UTF-8 hoặc dùng --encoding",
+        "The file is not UTF-8 and does not decode as Windows-1258 Vietnamese; it may be "
+        "TCVN3/VNI. Save it as UTF-8 or pass --encoding",
+    )
+
+
+def _sniff_separator(first_line: str) -> str:
+    counts = {sep: first_line.count(sep) for sep in (",", ";", "\t", "|")}
+    return max(counts, key=counts.get) if max(counts.values()) > 0 else ","
+
+
+def _finish(frame: pd.DataFrame, first_row: int) -> tuple[pd.DataFrame, list[int], dict[str, str]]:
+    original = {}
+    cols = []
+    for c in frame.columns:
+        n = normalise_column(c)
+        if n in original:
+            raise FileRejected(f"Cột bị trùng: {c}", f"Duplicate column: {c}")
+        original[n] = str(c)
+        cols.append(n)
+    frame = frame.copy()
+    frame.columns = cols
+    frame = frame.astype(object).where(frame.notna(), None)
+    for c in frame.columns:
+        frame[c] = frame[c].map(_clean_cell)
+    rows = list(range(first_row, first_row + len(frame)))
+    return frame.reset_index(drop=True), rows, original
+
+
+def _clean_cell(v: object) -> object:
+    if isinstance(v, str):
+        v = unicodedata.normalize("NFC", v).strip()
+        return v or None
+    return v
+
+
+def read_source(path: Path | str, *, sheet: str | None = None, encoding: str | None = None,
+                layer: str | None = None) -> SourceTable:
+    """Read any supported file; raise FileRejected with a bilingual reason otherwise."""
+    p = Path(path)
+    name = p.name.lower()
+    if not p.exists():
+        raise FileRejected(f"Không tìm thấy tệp {p}", f"File not found: {p}")
+    if name.endswith((".csv", ".txt", ".tsv")):
+        text, used = decode_text(p.read_bytes(), encoding)
+        sep = _sniff_separator(text.split("\n", 1)[0])
+        try:
+            frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise FileRejected(f"Không đọc được CSV: {exc}", f"Cannot parse CSV: {exc}") from exc
+        frame, rows, original = _finish(frame, first_row=2)
+        return SourceTable(frame, rows, encoding=used, original_columns=original)
+    if name.endswith((".xlsx", ".xlsm")):
+        try:
+            frame = pd.read_excel(p, sheet_name=sheet or 0, dtype=object, engine="openpyxl")
+        except Exception as exc:  # noqa: BLE001 - any openpyxl failure is a bad file
+            raise FileRejected(f"Không đọc được XLSX: {exc}", f"Cannot read XLSX: {exc}") from exc
+        frame, rows, original = _finish(frame, first_row=2)
+        return SourceTable(frame, rows, encoding="xlsx", original_columns=original)
+    if name.endswith(VECTOR_SUFFIXES):
+        kw = {"layer": layer} if layer else {}
+        if encoding:
+            kw["encoding"] = encoding
+        try:
+            gdf = read_vector(p, **kw)
+        except Exception as exc:  # noqa: BLE001 - GDAL's message names the problem
+            raise FileRejected(f"Không đọc được tệp không gian: {exc}",
+                               f"Cannot read the vector file: {exc}") from exc
+        geom = gdf.geometry
+        attrs = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+        frame, rows, original = _finish(attrs, first_row=1)
+        texts = " ".join(str(v) for c in frame.columns for v in frame[c] if isinstance(v, str))
+        if not looks_vietnamese(texts):
+            raise FileRejected(
+                "Văn bản trong tệp bị lỗi mã hóa (không phải UTF-8 tiếng Việt); dùng --encoding",
+                "Text in the file is garbled (not UTF-8 Vietnamese); pass --encoding")
+        return SourceTable(frame, rows, geometry=geom.reset_index(drop=True), crs=gdf.crs,
+                           encoding=encoding or "utf-8", original_columns=original)
+    raise FileRejected(
+        f"Định dạng không hỗ trợ: {p.name} (GeoJSON, GeoPackage, Shapefile .zip, CSV, XLSX)",
+        f"Unsupported format: {p.name} (GeoJSON, GeoPackage, zipped Shapefile, CSV, XLSX)")
