@@ -188,6 +188,7 @@ class Incident(Base):
 class LaunchPoint(Base):
     __tablename__ = "launch_point"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(Text, unique=True)
     name: Mapped[str] = mapped_column(Text)
     theme: Mapped[str] = mapped_column(Text)
     launch_date: Mapped[dt.date] = mapped_column(Date)
