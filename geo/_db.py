@@ -1,0 +1,30 @@
+"""Small database helpers shared by the analytics modules (private to geo/)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, text
+
+Bind = Connection | Engine
+
+
+@contextmanager
+def connect(bind: Bind) -> Iterator[Connection]:
+    """Use a caller's Connection as is (their transaction), or open one from an Engine."""
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.connect() as conn:
+            yield conn
+
+
+def frame(bind: Bind, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Run SQL and return a DataFrame with the result's columns (even when empty)."""
+    with connect(bind) as conn:
+        result = conn.execute(text(sql), dict(params or {}))
+        cols = list(result.keys())
+        return pd.DataFrame(result.fetchall(), columns=cols)

@@ -1,0 +1,339 @@
+"""Coverage of the movement per village and per commune on a date, and the uncovered lists.
+
+Public functions
+----------------
+- ``village_coverage(bind, on, rule=CoverageRule(), province_code=None, commune_code=None)``
+- ``commune_coverage(bind, on, rule=CoverageRule(), radius_m=500, province_code=None, commune_code=None)``
+- ``uncovered_villages(bind, on, rule, period=None, province_code=None, commune_code=None)``
+- ``uncovered_communes(bind, on, rule, radius_m=500, period=None, province_code=None)``
+
+Definitions (documented in geo/README.md):
+- A model is *active* on D when founded_on <= D and not (status in suspended/dissolved and
+  COALESCE(status_since, founded_on) <= D): a suspension without a date counts from founding.
+- Its rating on D is the latest model_rating with rated_on <= D (ties: highest id); none = unrated.
+- A village is *covered* when it hosts at least ``rule.min_count`` active models of
+  ``rule.model_types`` (None = all types) rated ``rule.min_rating`` or better. Unrated models never
+  qualify unless ``rule.min_rating`` is None.
+- A commune's coverage is its share of covered villages; a commune with no villages on D is
+  covered when it hosts qualifying models itself. It is *uncovered* below ``rule.commune_min_share``.
+- Population within R: the union of R-metre buffers around active models is built in
+  EPSG:3405; each village's population is weighted by the share of its area inside that union
+  (areal weighting: people assumed spread evenly over the village). A commune without village
+  population figures uses its own population and area share.
+
+All heavy lifting happens in one SQL statement per call; Python only shapes the frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pandas as pd
+
+from antt.crs import METRIC_SRID
+from geo._db import Bind, frame
+from geo.filters import IncidentFilter
+
+RATING_RANK = {"tot": 4, "kha": 3, "trung_binh": 2, "yeu": 1}
+RATINGS = tuple(RATING_RANK)
+# 1 degree is at least 100 km anywhere in Vietnam (cos 23.5° x 111.3 km = 102 km), so expanding a
+# bounding box by R/100000 degrees never misses a point within R metres (index prefilter only).
+METRES_PER_DEGREE_FLOOR = 100_000.0
+
+
+@dataclass(frozen=True)
+class CoverageRule:
+    """When a village counts as covered, and when a commune does."""
+
+    min_rating: str | None = "trung_binh"
+    model_types: tuple[str, ...] | None = None
+    min_count: int = 1
+    commune_min_share: float = 0.8
+
+    def __post_init__(self) -> None:
+        if self.min_rating is not None and self.min_rating not in RATING_RANK:
+            raise ValueError(f"min_rating must be one of {RATINGS} or None")
+        if self.min_count < 1:
+            raise ValueError("min_count must be >= 1")
+        if not 0 <= self.commune_min_share <= 1:
+            raise ValueError("commune_min_share must be within [0, 1]")
+
+    def params(self) -> dict:
+        return {
+            "min_rank": RATING_RANK[self.min_rating] if self.min_rating else 0,
+            "types": list(self.model_types) if self.model_types else None,
+            "min_count": self.min_count,
+        }
+
+
+def _valid(alias: str) -> str:
+    return f"{alias}.valid_from <= :on AND ({alias}.valid_to IS NULL OR :on < {alias}.valid_to)"
+
+
+# Active models on :on with their latest rating and whether they qualify under the rule.
+ACTIVE_MODELS = """
+active_models AS MATERIALIZED (
+    SELECT m.id, m.type_code, m.village_id, m.commune_id, m.geom, r.rating,
+           COALESCE(r.rating = ANY(:ratings_ok), false) OR :min_rank = 0 AS rated_ok,
+           (CAST(:types AS text[]) IS NULL OR m.type_code = ANY(CAST(:types AS text[]))) AS type_ok
+    FROM security_model m
+    LEFT JOIN LATERAL (
+        SELECT mr.rating FROM model_rating mr
+        WHERE mr.model_id = m.id AND mr.rated_on <= :on
+        ORDER BY mr.rated_on DESC, mr.id DESC LIMIT 1
+    ) r ON true
+    WHERE m.founded_on <= :on
+      AND NOT (m.status IN ('suspended', 'dissolved') AND COALESCE(m.status_since, m.founded_on) <= :on)
+)"""
+
+
+def _model_stats(unit_col: str) -> str:
+    """Per-unit model counts by rating and by type, as SQL over active_models."""
+    return f"""
+    SELECT {unit_col} AS unit_id,
+           count(*) AS models_active,
+           count(*) FILTER (WHERE rated_ok AND type_ok) AS models_qualifying,
+           count(*) FILTER (WHERE rating = 'tot') AS rated_tot,
+           count(*) FILTER (WHERE rating = 'kha') AS rated_kha,
+           count(*) FILTER (WHERE rating = 'trung_binh') AS rated_trung_binh,
+           count(*) FILTER (WHERE rating = 'yeu') AS rated_yeu,
+           count(*) FILTER (WHERE rating IS NULL) AS unrated
+    FROM active_models WHERE {unit_col} IS NOT NULL GROUP BY {unit_col}"""
+
+
+def _type_stats(unit_col: str) -> str:
+    return f"""
+    SELECT unit_id, jsonb_object_agg(type_code, n ORDER BY type_code) AS models_by_type FROM (
+        SELECT {unit_col} AS unit_id, type_code, count(*) AS n FROM active_models
+        WHERE {unit_col} IS NOT NULL GROUP BY 1, 2) t GROUP BY unit_id"""
+
+
+def _institution_stats(unit_col: str) -> str:
+    return f"""
+    SELECT s.{unit_col} AS unit_id, count(*) AS institutions,
+           count(*) FILTER (WHERE iy.antt_safe) AS institutions_safe,
+           count(*) FILTER (WHERE iy.festival_held) AS institutions_festival
+    FROM institution s
+    LEFT JOIN institution_year iy ON iy.institution_id = s.id AND iy.year = :year
+    WHERE s.{unit_col} IS NOT NULL GROUP BY s.{unit_col}"""
+
+
+def _fire_stats(unit_col: str) -> str:
+    return f"""
+    SELECT {unit_col} AS unit_id, sum(households) AS fire_households, count(*) AS fire_groups
+    FROM fire_group WHERE founded_on <= :on AND {unit_col} IS NOT NULL GROUP BY {unit_col}"""
+
+
+def _scope(alias: str, province_code: str | None, commune_code: str | None, commune_alias: str) -> str:
+    parts = []
+    if province_code is not None:
+        parts.append(f"{alias}.province_code = :province_code")
+    if commune_code is not None:
+        parts.append(f"{commune_alias}.code = :commune_code")
+    return (" AND " + " AND ".join(parts)) if parts else ""
+
+
+def _base_params(on: date, rule: CoverageRule, **extra) -> dict:
+    p = rule.params()
+    ok = [r for r, k in RATING_RANK.items() if k >= p["min_rank"]]
+    return {"on": on, "year": on.year, "ratings_ok": ok, **p, **extra}
+
+
+def _share(num: pd.Series, den: pd.Series) -> pd.Series:
+    """num/den as floats, None where the denominator is missing or zero (never a fake 0)."""
+    den = pd.to_numeric(den, errors="coerce").astype("float64")
+    out = pd.to_numeric(num, errors="coerce").astype("float64") / den.where(den > 0)
+    return out.astype(object).where(out.notna(), None)
+
+
+def village_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
+                     province_code: str | None = None, commune_code: str | None = None) -> pd.DataFrame:
+    """One row per village valid on ``on``: models by rating/type, covered flag, fire-group
+    household share, institutions certified "An toàn về ANTT", 19/8 festival held."""
+    sql = f"""
+    WITH {ACTIVE_MODELS},
+    v AS (
+        SELECT v.id, v.code, v.name, c.id AS commune_id, c.code AS commune_code, c.name AS commune_name,
+               v.population, v.households
+        FROM admin_unit v JOIN admin_unit c ON c.id = v.parent_id
+        WHERE v.level = 'village' AND {_valid('v')}
+          {_scope('v', province_code, commune_code, 'c')}
+    )
+    SELECT v.*, COALESCE(ms.models_active, 0) AS models_active,
+           COALESCE(ms.models_qualifying, 0) AS models_qualifying,
+           COALESCE(ms.rated_tot, 0) AS rated_tot, COALESCE(ms.rated_kha, 0) AS rated_kha,
+           COALESCE(ms.rated_trung_binh, 0) AS rated_trung_binh, COALESCE(ms.rated_yeu, 0) AS rated_yeu,
+           COALESCE(ms.unrated, 0) AS unrated,
+           COALESCE(ts.models_by_type, '{{}}'::jsonb) AS models_by_type,
+           COALESCE(ms.models_qualifying, 0) >= :min_count AS covered,
+           COALESCE(fs.fire_households, 0) AS fire_households, COALESCE(fs.fire_groups, 0) AS fire_groups,
+           COALESCE(ins.institutions, 0) AS institutions,
+           COALESCE(ins.institutions_safe, 0) AS institutions_safe,
+           COALESCE(ins.institutions_festival, 0) AS institutions_festival,
+           uy.festival_held, uy.movement_class
+    FROM v
+    LEFT JOIN ({_model_stats('village_id')}) ms ON ms.unit_id = v.id
+    LEFT JOIN ({_type_stats('village_id')}) ts ON ts.unit_id = v.id
+    LEFT JOIN ({_fire_stats('village_id')}) fs ON fs.unit_id = v.id
+    LEFT JOIN ({_institution_stats('village_id')}) ins ON ins.unit_id = v.id
+    LEFT JOIN unit_year uy ON uy.unit_id = v.id AND uy.year = :year
+    ORDER BY v.commune_code, v.code
+    """
+    params = _base_params(on, rule, province_code=province_code, commune_code=commune_code)
+    df = frame(bind, sql, params)
+    df["fire_household_share"] = _share(df["fire_households"], df["households"])
+    df["institutions_safe_share"] = _share(df["institutions_safe"], df["institutions"])
+    return df
+
+
+def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(), radius_m: float = 500.0,
+                     province_code: str | None = None, commune_code: str | None = None) -> pd.DataFrame:
+    """One row per commune valid on ``on``: covered-village share, models by rating/type, the
+    share of population and area within ``radius_m`` metres of an active model (EPSG:3405),
+    fire-group household share, certified-institution share and the festival flag."""
+    if radius_m <= 0:
+        raise ValueError("radius_m must be > 0")
+    sql = f"""
+    WITH {ACTIVE_MODELS},
+    c AS MATERIALIZED (
+        SELECT c.id, c.code, c.name, c.province_code, c.population, c.households, c.geom,
+               ST_Transform(c.geom, {METRIC_SRID}) AS gm
+        FROM admin_unit c WHERE c.level = 'commune' AND {_valid('c')}
+          {_scope('c', province_code, commune_code, 'c')}
+    ),
+    -- union of R-buffers of the active models near each commune, in metres
+    buf AS MATERIALIZED (
+        SELECT c.id, ST_Union(ST_Buffer(ST_Transform(m.geom, {METRIC_SRID}), :r, 16)) AS b
+        FROM c JOIN active_models m
+          ON m.geom && ST_Expand(c.geom, :r_deg)
+         AND ST_DWithin(ST_Transform(m.geom, {METRIC_SRID}), c.gm, :r)
+        GROUP BY c.id
+    ),
+    v AS (
+        SELECT v.id, v.parent_id AS commune_id, v.population, v.households,
+               COALESCE(ms.models_qualifying, 0) >= :min_count AS covered,
+               CASE WHEN buf.b IS NULL THEN 0.0 ELSE
+                 ST_Area(ST_Intersection(ST_Transform(v.geom, {METRIC_SRID}), buf.b))
+                 / NULLIF(ST_Area(ST_Transform(v.geom, {METRIC_SRID})), 0) END AS area_share
+        FROM admin_unit v
+        JOIN c ON c.id = v.parent_id
+        LEFT JOIN buf ON buf.id = v.parent_id
+        LEFT JOIN ({_model_stats('village_id')}) ms ON ms.unit_id = v.id
+        WHERE v.level = 'village' AND {_valid('v')}
+    ),
+    vs AS (
+        SELECT commune_id, count(*) AS villages, count(*) FILTER (WHERE covered) AS villages_covered,
+               sum(population) AS village_population, sum(households) AS village_households,
+               sum(population * area_share) AS population_within_r
+        FROM v GROUP BY commune_id
+    )
+    SELECT c.id, c.code, c.name, c.province_code,
+           COALESCE(c.population, vs.village_population) AS population,
+           COALESCE(c.households, vs.village_households) AS households,
+           COALESCE(vs.villages, 0) AS villages, COALESCE(vs.villages_covered, 0) AS villages_covered,
+           COALESCE(ms.models_active, 0) AS models_active,
+           COALESCE(ms.models_qualifying, 0) AS models_qualifying,
+           COALESCE(ms.rated_tot, 0) AS rated_tot, COALESCE(ms.rated_kha, 0) AS rated_kha,
+           COALESCE(ms.rated_trung_binh, 0) AS rated_trung_binh, COALESCE(ms.rated_yeu, 0) AS rated_yeu,
+           COALESCE(ms.unrated, 0) AS unrated,
+           COALESCE(ts.models_by_type, '{{}}'::jsonb) AS models_by_type,
+           CASE WHEN buf.b IS NULL THEN 0.0
+                ELSE ST_Area(ST_Intersection(c.gm, buf.b)) / NULLIF(ST_Area(c.gm), 0)
+           END AS area_within_r_share,
+           vs.population_within_r AS village_population_within_r, vs.village_population,
+           COALESCE(fs.fire_households, 0) AS fire_households, COALESCE(fs.fire_groups, 0) AS fire_groups,
+           COALESCE(ins.institutions, 0) AS institutions,
+           COALESCE(ins.institutions_safe, 0) AS institutions_safe,
+           COALESCE(ins.institutions_festival, 0) AS institutions_festival,
+           uy.festival_held, uy.movement_class
+    FROM c
+    LEFT JOIN vs ON vs.commune_id = c.id
+    LEFT JOIN buf ON buf.id = c.id
+    LEFT JOIN ({_model_stats('commune_id')}) ms ON ms.unit_id = c.id
+    LEFT JOIN ({_type_stats('commune_id')}) ts ON ts.unit_id = c.id
+    LEFT JOIN ({_fire_stats('commune_id')}) fs ON fs.unit_id = c.id
+    LEFT JOIN ({_institution_stats('commune_id')}) ins ON ins.unit_id = c.id
+    LEFT JOIN unit_year uy ON uy.unit_id = c.id AND uy.year = :year
+    ORDER BY c.code
+    """
+    params = _base_params(on, rule, province_code=province_code, commune_code=commune_code,
+                          r=float(radius_m), r_deg=float(radius_m) / METRES_PER_DEGREE_FLOOR)
+    df = frame(bind, sql, params)
+    with_villages = df["villages"] > 0
+    df["covered_share"] = _share(df["villages_covered"], df["villages"])
+    df["covered"] = [
+        (share is not None and share >= rule.commune_min_share) if has_v else q >= rule.min_count
+        for share, has_v, q in zip(df["covered_share"], with_villages, df["models_qualifying"], strict=True)
+    ]
+    # Areal weighting of village populations; fall back to the commune's own figure x area share.
+    vpop = pd.to_numeric(df["village_population"], errors="coerce")
+    use_villages = vpop.notna() & (vpop > 0)
+    pop_within = df["village_population_within_r"].astype("float64").where(use_villages)
+    fallback = pd.to_numeric(df["population"], errors="coerce") * df["area_within_r_share"].astype("float64")
+    df["population_within_r"] = pop_within.where(use_villages, fallback)
+    df["population_within_r_share"] = _share(
+        df["population_within_r"], vpop.where(use_villages, pd.to_numeric(df["population"], errors="coerce")))
+    df["population_within_r"] = df["population_within_r"].astype(object).where(
+        df["population_within_r"].notna(), None)
+    df["fire_household_share"] = _share(df["fire_households"], df["households"])
+    df["institutions_safe_share"] = _share(df["institutions_safe"], df["institutions"])
+    df["radius_m"] = float(radius_m)
+    return df.drop(columns=["village_population_within_r"])
+
+
+def _default_period(on: date) -> IncidentFilter:
+    return IncidentFilter(start=on - timedelta(days=364), end=on)
+
+
+
+
+def _rank_by_need(bind: Bind, df: pd.DataFrame, unit_col: str, period: IncidentFilter) -> pd.DataFrame:
+    """Attach incidents per 1,000 residents, youth incidents and the trend, then sort by need."""
+    cur_where, cur_params = period.sql("i", "f_")
+    last_where, last_params = period.last_year().sql("i", "l_")
+    sql = f"""
+    SELECT i.{unit_col} AS unit_id,
+           count(*) FILTER (WHERE {cur_where}) AS incidents,
+           count(*) FILTER (WHERE {cur_where} AND i.youth_involved) AS youth_incidents,
+           count(*) FILTER (WHERE {last_where}) AS incidents_last_year
+    FROM incident i WHERE i.{unit_col} = ANY(:unit_ids) AND (({cur_where}) OR ({last_where}))
+    GROUP BY i.{unit_col}"""
+    ids = [int(x) for x in df["id"]]
+    counts = frame(bind, sql, {"unit_ids": ids, **cur_params, **last_params})
+    out = df.merge(counts, how="left", left_on="id", right_on="unit_id").drop(columns=["unit_id"])
+    for col in ("incidents", "youth_incidents", "incidents_last_year"):
+        out[col] = out[col].fillna(0).astype(int)
+    pop = pd.to_numeric(out["population"], errors="coerce").astype("float64")
+    rate = out["incidents"] * 1000.0 / pop.where(pop > 0)
+    out["incidents_per_1000"] = rate.astype(object).where(rate.notna(), None)
+    out["change"] = out["incidents"] - out["incidents_last_year"]
+    pct = out["change"] * 100.0 / out["incidents_last_year"].where(out["incidents_last_year"] > 0)
+    out["change_pct"] = pct.astype(object).where(pct.notna(), None)
+    out["_rate"] = rate.fillna(-1.0)
+    out = out.sort_values(["_rate", "youth_incidents", "change", "code"],
+                          ascending=[False, False, False, True], kind="stable")
+    out = out.drop(columns=["_rate"]).reset_index(drop=True)
+    out.insert(0, "need_rank", range(1, len(out) + 1))
+    return out
+
+
+def uncovered_villages(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
+                       period: IncidentFilter | None = None, province_code: str | None = None,
+                       commune_code: str | None = None) -> pd.DataFrame:
+    """Villages not covered on ``on``, ranked by need: incidents per 1,000 residents in
+    ``period`` (default: the 365 days ending on ``on``), then youth incidents, then the change
+    against the same period last year. Villages without population sort after those with one."""
+    cov = village_coverage(bind, on, rule, province_code=province_code, commune_code=commune_code)
+    unc = cov[~cov["covered"].astype(bool)].reset_index(drop=True)
+    return _rank_by_need(bind, unc, "village_id", period or _default_period(on))
+
+
+def uncovered_communes(bind: Bind, on: date, rule: CoverageRule = CoverageRule(), radius_m: float = 500.0,
+                       period: IncidentFilter | None = None,
+                       province_code: str | None = None) -> pd.DataFrame:
+    """Communes whose covered-village share is below ``rule.commune_min_share`` on ``on``,
+    ranked by need like ``uncovered_villages``."""
+    cov = commune_coverage(bind, on, rule, radius_m=radius_m, province_code=province_code)
+    unc = cov[~cov["covered"].astype(bool)].reset_index(drop=True)
+    return _rank_by_need(bind, unc, "commune_id", period or _default_period(on))

@@ -1,0 +1,118 @@
+"""Coverage figures against a hand computation from the fixture (see conftest.py)."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import pytest
+from sqlalchemy import text
+
+from geo.coverage import (
+    CoverageRule,
+    commune_coverage,
+    uncovered_communes,
+    uncovered_villages,
+    village_coverage,
+)
+from geo.filters import IncidentFilter
+
+D1 = date(2026, 6, 30)   # M1 kha, M4 tot, M2 trung_binh, M3 unrated: V1, V2 covered
+D2 = date(2026, 10, 31)  # M1 yeu, M2 suspended: only V1 covered (by M4)
+# ST_Buffer(r=500, quad_segs=16) is a regular 64-gon inscribed in the circle
+BUFFER_AREA = 0.5 * 64 * 500.0**2 * math.sin(2 * math.pi / 64)
+SHARE = BUFFER_AREA / 1_000_000.0
+
+
+def _by_village(df, site):
+    names = {v: k for k, v in site.villages.items()}
+    return {names[r["id"]]: r for r in df.to_dict("records")}
+
+
+def test_village_coverage_on_two_dates(site_engine, site):
+    v = _by_village(village_coverage(site_engine, D1, commune_code=site.commune_code), site)
+    assert {k: bool(r["covered"]) for k, r in v.items()} == {"V1": True, "V2": True, "V3": False, "V4": False}
+    assert (v["V1"]["models_active"], v["V1"]["rated_kha"], v["V1"]["rated_tot"]) == (2, 1, 1)
+    assert v["V1"]["models_by_type"] == {"to_tu_quan": 1, "dong_ho_tu_quan": 1}
+    assert (v["V3"]["models_active"], v["V3"]["unrated"], v["V3"]["models_qualifying"]) == (1, 1, 0)
+    assert v["V1"]["fire_household_share"] == pytest.approx(100 / 250)
+    assert v["V4"]["fire_household_share"] is None  # no household figure: no fake zero
+    assert (v["V2"]["institutions"], v["V2"]["institutions_safe"]) == (2, 1)
+    assert v["V2"]["institutions_safe_share"] == pytest.approx(0.5)
+    assert v["V1"]["festival_held"] is True and v["V2"]["festival_held"] is None
+
+    v2 = _by_village(village_coverage(site_engine, D2, commune_code=site.commune_code), site)
+    covered = {k: bool(r["covered"]) for k, r in v2.items()}
+    assert covered == {"V1": True, "V2": False, "V3": False, "V4": False}
+    assert (v2["V1"]["rated_yeu"], v2["V1"]["rated_tot"], v2["V2"]["models_active"]) == (1, 1, 0)
+    assert v2["V1"]["fire_household_share"] == pytest.approx(150 / 250)
+
+
+def test_rule_is_configurable(site_engine, site):
+    strict = CoverageRule(min_rating="kha", min_count=2)
+    v = _by_village(village_coverage(site_engine, D1, strict, commune_code=site.commune_code), site)
+    assert [k for k, r in v.items() if r["covered"]] == ["V1"]
+    cams = CoverageRule(model_types=("camera_antt",))
+    v = _by_village(village_coverage(site_engine, D1, cams, commune_code=site.commune_code), site)
+    assert [k for k, r in v.items() if r["covered"]] == ["V2"]
+    anything = CoverageRule(min_rating=None)
+    v = _by_village(village_coverage(site_engine, D1, anything, commune_code=site.commune_code), site)
+    assert sorted(k for k, r in v.items() if r["covered"]) == ["V1", "V2", "V3"]
+    with pytest.raises(ValueError):
+        CoverageRule(min_rating="excellent")
+
+
+def test_commune_coverage_matches_hand_computation(site_engine, site):
+    with site_engine.connect() as conn:
+        commune_area = conn.execute(text(
+            "SELECT ST_Area(ST_Transform(geom, 3405)) FROM admin_unit WHERE id = :i"),
+            {"i": site.commune_id}).scalar_one()
+    c = commune_coverage(site_engine, D1, radius_m=500, commune_code=site.commune_code).iloc[0]
+    assert (c["villages"], c["villages_covered"]) == (4, 2)
+    assert c["covered_share"] == pytest.approx(0.5)
+    assert not c["covered"]  # 0.5 < 0.8
+    assert c["models_active"] == 4 and c["models_qualifying"] == 3
+    # three 64-gons inside V1, V2, V3 (M1 and M4 share a point); V4 has no population
+    assert c["population_within_r"] == pytest.approx(SHARE * (1000 + 2000 + 500), rel=1e-4)
+    assert c["population_within_r_share"] == pytest.approx(SHARE, rel=1e-4)
+    assert c["area_within_r_share"] == pytest.approx(3 * BUFFER_AREA / commune_area, rel=1e-4)
+    assert c["fire_household_share"] is None or c["fire_households"] == 100
+
+    c2 = commune_coverage(site_engine, D2, radius_m=500, commune_code=site.commune_code).iloc[0]
+    assert c2["covered_share"] == pytest.approx(0.25)
+    assert c2["population_within_r"] == pytest.approx(SHARE * 1500, rel=1e-4)
+    assert c2["population_within_r_share"] == pytest.approx(SHARE * 1500 / 3500, rel=1e-4)
+    loose = commune_coverage(site_engine, D2, CoverageRule(commune_min_share=0.25),
+                             commune_code=site.commune_code).iloc[0]
+    assert loose["covered"]
+
+
+def test_communes_without_villages_use_their_own_models(site_engine, site):
+    df = commune_coverage(site_engine, D1, province_code="31")
+    assert len(df) == 114
+    others = df[df["id"] != site.commune_id]
+    assert (others["villages"] == 0).all() and not others["covered"].any()
+    assert (others["area_within_r_share"] == 0).all()
+
+
+def test_uncovered_villages_ranked_by_need(site_engine, site):
+    df = uncovered_villages(site_engine, D1, commune_code=site.commune_code)
+    names = {v: k for k, v in site.villages.items()}
+    assert [names[i] for i in df["id"]] == ["V3", "V4"]  # V4 has no population: rate unknown, after
+    v3 = df.iloc[0]
+    assert (v3["incidents"], v3["youth_incidents"], v3["incidents_last_year"]) == (3, 1, 1)
+    assert v3["incidents_per_1000"] == pytest.approx(3 * 1000 / 500)
+    assert (v3["change"], v3["change_pct"]) == (2, pytest.approx(200.0))
+    assert df.iloc[1]["incidents_per_1000"] is None and df.iloc[1]["incidents"] == 1
+    theft = uncovered_villages(site_engine, D1, period=IncidentFilter(date(2025, 7, 1), D1, "crime"),
+                               commune_code=site.commune_code)
+    assert list(theft["incidents"]) == [2, 0]
+
+
+def test_uncovered_communes(site_engine, site):
+    df = uncovered_communes(site_engine, D1, province_code="31")
+    assert len(df) == 114  # nobody else has villages or models
+    top = df.iloc[0]
+    assert top["id"] == site.commune_id or top["incidents_per_1000"] is None
+    row = df[df["id"] == site.commune_id].iloc[0]
+    assert row["incidents"] == 4  # E1-E3 and E5; E4 is before the 2025 commune existed
