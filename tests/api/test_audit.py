@@ -52,7 +52,8 @@ def test_user_cli_add_list_key(haiphong_url, monkeypatch):
                                  "--password-stdin"], input="mot-mat-khau-dai\n")
     assert r.exit_code == 0, r.output
     assert "hoa\tcommittee\tprovince:31" in r.output
-    r = runner.invoke(user_app, ["add", "x", "--role", "boss", "--password-stdin"], input="mot-mat-khau-dai\n")
+    r = runner.invoke(user_app, ["add", "x", "--role", "boss", "--password-stdin"],
+                      input="mot-mat-khau-dai\n")
     assert r.exit_code == 2
     r = runner.invoke(user_app, ["add", "y", "--role", "viewer", "--commune", "99999", "--password-stdin"],
                       input="mot-mat-khau-dai\n")
