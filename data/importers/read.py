@@ -131,16 +131,21 @@ def _finish(frame: pd.DataFrame, first_row: int) -> tuple[pd.DataFrame, list[int
             raise FileRejected(f"Cột bị trùng: {c}", f"Duplicate column: {c}")
         original[n] = str(c)
         cols.append(n)
-    frame = frame.copy()
-    frame.columns = cols
-    frame = frame.astype(object).where(frame.notna(), None)
-    for c in frame.columns:
-        frame[c] = frame[c].map(_clean_cell)
+    # Plain object columns of Python values (None for blanks): pandas 3 would otherwise infer
+    # its string dtype and turn None back into NaN.
+    data = {}
+    for col, src in zip(cols, frame.columns, strict=True):
+        data[col] = pd.Series([_clean_cell(v) for v in frame[src].tolist()], dtype=object)
+    out = pd.DataFrame(data, index=range(len(frame)))
     rows = list(range(first_row, first_row + len(frame)))
-    return frame.reset_index(drop=True), rows, original
+    return out, rows, original
 
 
 def _clean_cell(v: object) -> object:
+    if v is None or (isinstance(v, float) and v != v) or v is pd.NaT or v is pd.NA:
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.to_pydatetime()
     if isinstance(v, str):
         v = unicodedata.normalize("NFC", v).strip()
         return v or None

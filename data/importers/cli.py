@@ -1,0 +1,115 @@
+"""`antt import <kind> FILE`: boundaries, lineage, villages, models, fire-groups, incidents,
+institutions, launch-points.
+
+Exit codes: 0 written (or a clean dry run), 1 the file has errors (nothing written; every bad
+row is listed), 2 wrong usage.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from data.importers.report import ImportReport
+
+app = typer.Typer(help="Nhập dữ liệu / import data (one transaction per file)",
+                  no_args_is_help=True)
+console = Console(stderr=True)
+
+FileArg = typer.Argument(..., exists=False, help="GeoJSON(.gz), GPKG, Shapefile .zip, CSV, XLSX")
+CrsOpt = typer.Option(None, "--crs", help="CRS of the coordinates, e.g. EPSG:9209 (VN-2000 TM-3)")
+MapOpt = typer.Option(None, "--map", help="field=column, e.g. --map external_id=so_vu (repeat)")
+DryOpt = typer.Option(False, "--dry-run", help="Validate and report; write nothing")
+ReportOpt = typer.Option(None, "--report", help="Also write the report as JSON here")
+SheetOpt = typer.Option(None, "--sheet", help="XLSX sheet name (default: the first)")
+EncOpt = typer.Option(None, "--encoding", help="Text encoding if not UTF-8 (e.g. cp1258)")
+DbOpt = typer.Option(None, "--database-url", help="Default: DATABASE_URL or the embedded cluster")
+
+
+def engine_for(url: str | None):
+    from antt.db import database_url, make_engine
+
+    return make_engine(url or database_url(start=True))
+
+
+@contextmanager
+def progress_bar():
+    """A rich progress bar; yields the callback the importers call (step, advance, total)."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                  "{task.total}"), TimeElapsedColumn(), console=console, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def tick(step: str, advance: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=total)
+            bar.update(tasks[step], advance=advance, total=total)
+
+        yield tick
+
+
+def show(report: ImportReport, report_path: Path | None) -> None:
+    """Print the report (every error, every repair) and exit non-zero on errors."""
+    if report_path:
+        report.write_json(report_path)
+    if report.repairs:
+        t = Table(title=f"Đã sửa hình học / geometry repaired ({len(report.repairs)})")
+        t.add_column("Dòng / row", justify="right")
+        t.add_column("Đã làm / what was done")
+        for r in report.repairs:
+            t.add_row(str(r.row), r.what)
+        console.print(t)
+    for note in report.notes:
+        console.print(f"[dim]{note}[/dim]")
+    if report.errors:
+        t = Table(title=f"Lỗi / errors ({len(report.errors)}) — không ghi gì / nothing written")
+        for col in ("Dòng / row", "Trường / field", "Lý do", "Reason", "Giá trị / value"):
+            t.add_column(col, overflow="fold")
+        for e in report.sorted_errors():
+            t.add_row("tệp / file" if e.row is None else str(e.row), e.field, e.reason_vi,
+                      e.reason_en, e.value or "")
+        console.print(t)
+        raise typer.Exit(1)
+    verb = "kiểm tra xong, không ghi / dry run, nothing written" if report.dry_run else "đã ghi / written"
+    console.print(f"[green]{report.kind}: {report.rows} dòng / rows; thêm / inserted "
+                  f"{report.inserted}, cập nhật / updated {report.updated} — {verb}[/green]")
+
+
+def _points(kind: str, file: Path, crs, mapping, dry_run, report_path, sheet, encoding, db) -> None:
+    from data.importers.core import ImportOptions, import_points, parse_mapping
+
+    try:
+        maps = parse_mapping(mapping)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    eng = engine_for(db)
+    try:
+        with progress_bar() as tick:
+            opts = ImportOptions(crs=crs, mapping=maps, dry_run=dry_run, sheet=sheet,
+                                 encoding=encoding, progress=tick)
+            report = import_points(eng, kind, file, opts)
+    finally:
+        eng.dispose()
+    show(report, report_path)
+
+
+def _point_command(kind: str, help_text: str):
+    def command(file: Path = FileArg, crs: str = CrsOpt, mapping: list[str] = MapOpt,
+                dry_run: bool = DryOpt, report: Path = ReportOpt, sheet: str = SheetOpt,
+                encoding: str = EncOpt, database_url: str = DbOpt) -> None:
+        _points(kind, file, crs, mapping, dry_run, report, sheet, encoding, database_url)
+
+    command.__doc__ = help_text
+    app.command(kind)(command)
+
+
+_point_command("incidents", "Vụ việc / incidents (external_id, category, occurred_at, lon/lat, ...)")
+_point_command("models", "Mô hình ANTT / security models (external_id, type_code, name, host, ...)")
+_point_command("fire-groups", "Tổ liên gia PCCC / fire-safety groups (external_id, name, households)")
+_point_command("institutions", "Cơ quan, doanh nghiệp, trường học / institutions (kind, name, year)")
+_point_command("launch-points", "Điểm phát động / launch points (name, theme, launch_date, ...)")
