@@ -1,0 +1,315 @@
+"""OGC API - Features (Part 1, Core + GeoJSON) over the layer catalogue.
+
+Endpoints only parse, check and run; the SQL lives in `layers.sql` and the layer definitions
+in `layers.catalogue`. Paging is never silent: `limit` over the maximum is a 400 naming the
+maximum (OGC allows clamping, but a clamped page is easily mistaken for the whole answer),
+and every page carries numberMatched/numberReturned and next/prev links.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import Connection, text
+
+from antt.db import get_engine
+from antt.settings import get_settings
+from api.deps import Principal, get_conn, get_principal
+from api.problems import Problem, field_error
+from layers.access import LayerError, layer_for, visible_layers
+from layers.catalogue import Layer
+from layers.filters import (
+    CRS84,
+    FilterError,
+    parse_bbox,
+    parse_bool,
+    parse_datetime,
+    parse_limit,
+    parse_offset,
+)
+from layers.sql import LayerQuery, count_query, item_query, items_query, rows_query
+
+GEOJSON = "application/geo+json"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+]
+VN_BBOX = [102.0, 6.0, 118.0, 23.5]
+# Query parameters with a meaning of their own; anything else must be a filterable property.
+RESERVED = {"bbox", "bbox-crs", "datetime", "limit", "offset", "f", "simplify", "zoom"}
+INCIDENT_PARAMS = {"category", "youth"}
+HEX_PARAMS = {"cell"}
+MAX_SIMPLIFY_M = 10_000.0
+
+
+def problem_of(err: LayerError) -> Problem:
+    """A layer-level error as bilingual problem+json naming the parameter."""
+    errors = [field_error(err.field, err.vi, err.en)] if err.field else None
+    return Problem(err.status, err.vi, err.en, errors)
+
+
+def resolve(layer_id: str, principal: Principal) -> Layer:
+    try:
+        return layer_for(layer_id, principal)
+    except LayerError as err:
+        raise problem_of(err) from err
+
+
+def _float(raw: str, name: str, lo: float, hi: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise FilterError(f"{name} phải là số", f"{name} must be a number", name) from exc
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise FilterError(f"{name} phải từ {lo:g} đến {hi:g}", f"{name} must be between {lo:g} and {hi:g}",
+                          name)
+    return value
+
+
+def build_query(layer: Layer, principal: Principal, params: dict[str, str]) -> LayerQuery:
+    """A LayerQuery from request parameters; raises Problem 400 naming a bad parameter."""
+    try:
+        allowed = RESERVED | (INCIDENT_PARAMS if layer.counts_incidents else set())
+        allowed |= HEX_PARAMS if layer.id == "incident_hexagons" else set()
+        props = {k: v for k, v in params.items() if k not in allowed}
+        q = LayerQuery(layer, principal,
+                       bbox=parse_bbox(params.get("bbox"), params.get("bbox-crs")),
+                       time=parse_datetime(params.get("datetime")), props=props)
+        for name in props:
+            prop = layer.prop(name)
+            if prop is None or not prop.filterable:
+                names = ", ".join(sorted([p.name for p in layer.properties if p.filterable] + list(allowed)))
+                raise FilterError(f"Tham số '{name}' không dùng được với lớp '{layer.id}' (dùng: {names})",
+                                  f"Parameter '{name}' is not supported by '{layer.id}' (use: {names})",
+                                  name)
+        if "simplify" in params:
+            q.simplify_m = _float(params["simplify"], "simplify", 0, MAX_SIMPLIFY_M) or None
+        elif "zoom" in params:
+            zoom = _float(params["zoom"], "zoom", 0, 24)
+            # Half a screen pixel at that zoom, on the ground at Vietnam's latitudes (cos 16°).
+            q.simplify_m = 156_543.03 * 0.96 / 2 ** zoom / 2
+        if "category" in params:
+            if not params["category"].strip() or params["category"].endswith("/"):
+                raise FilterError("category phải là một đường dẫn như 'crime' hoặc 'crime/theft'",
+                                  "category must be a path such as 'crime' or 'crime/theft'",
+                                  "category")
+            q.category = params["category"]
+        if "youth" in params:
+            q.youth = parse_bool(params["youth"], "youth")
+        if "cell" in params:
+            floor = 100 if principal.sees_points else get_settings().min_public_hex_m
+            q.cell_m = int(_float(params["cell"], "cell", floor, 50_000))
+        return q
+    except LayerError as err:
+        raise problem_of(err) from err
+
+
+def _page_url(request: Request, offset: int, limit: int, **extra: str) -> str:
+    query = dict(request.query_params) | {"offset": str(offset), "limit": str(limit)} | extra
+    return f"{str(request.base_url).rstrip('/')}{request.url.path}?{urlencode(query)}"
+
+
+def collection_doc(layer: Layer, base: str, extent: list[float]) -> dict[str, Any]:
+    url = f"{base}/collections/{layer.id}"
+    doc: dict[str, Any] = {
+        "id": layer.id,
+        "title": f"{layer.vi} / {layer.en}",
+        "description": f"{layer.vi} / {layer.en}",
+        "itemType": "feature",
+        "crs": [CRS84],
+        "extent": {"spatial": {"bbox": [extent], "crs": CRS84},
+                   "temporal": {"interval": [[None, None]],
+                                "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}},
+        "links": [
+            {"href": url, "rel": "self", "type": "application/json", "title": layer.en},
+            {"href": f"{url}/items", "rel": "items", "type": GEOJSON, "title": "GeoJSON"},
+            {"href": f"{url}/items?f=csv", "rel": "items", "type": "text/csv", "title": "CSV"},
+            {"href": f"{url}/tilejson.json", "rel": "describedby", "type": "application/json",
+             "title": "TileJSON"},
+            {"href": f"{url}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}", "rel": "item",
+             "type": "application/vnd.mapbox-vector-tile", "templated": True, "title": "MVT"},
+        ],
+    }
+    return doc | {"layer": layer.describe(base)}
+
+
+def scope_extent(conn: Connection, principal: Principal) -> list[float]:
+    """The caller's area (communes valid today in scope), else all of Vietnam."""
+    where, params = "TRUE", {}
+    if principal.scope_level == "province":
+        where, params = "province_code = :sc", {"sc": principal.scope_code}
+    elif principal.scope_level == "commune":
+        where, params = "code = :sc", {"sc": principal.scope_code}
+    row = conn.execute(text(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e "
+        f"FROM admin_unit WHERE level = 'commune' AND valid_to IS NULL AND {where}) x"), params).one()
+    return [round(v, 6) for v in row] if row[0] is not None else VN_BBOX
+
+
+def _csv_response(rows, columns: list[str], headers: dict[str, str], layer_id: str) -> Response:
+    buf = io.StringIO()
+    buf.write("\ufeff")  # Excel opens UTF-8 Vietnamese correctly only with a BOM
+    writer = csv.writer(buf)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+    headers = headers | {"Content-Disposition": f'attachment; filename="{layer_id}.csv"'}
+    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def make_router() -> APIRouter:
+    router = APIRouter(tags=["features"])
+
+    @router.get("/", summary="Trang gốc OGC API / landing page", include_in_schema=True)
+    def landing(request: Request, f: str | None = None):
+        accept = request.headers.get("accept", "")
+        wants_json = f == "json" or ("application/json" in accept and "text/html" not in accept)
+        if not wants_json:
+            try:  # the map page (api/web.py) shares the root path with the landing page
+                from api.web import index
+            except ImportError:
+                index = None
+            if index is not None:
+                return index()
+        base = str(request.base_url).rstrip("/")
+        return {
+            "title": "antt-map",
+            "description": "Bản đồ phong trào toàn dân bảo vệ ANTQ / ANTQ movement map (OGC API)",
+            "links": [
+                {"href": f"{base}/?f=json", "rel": "self", "type": "application/json"},
+                {"href": f"{base}/openapi.json", "rel": "service-desc",
+                 "type": "application/vnd.oai.openapi+json;version=3.0"},
+                {"href": f"{base}/docs", "rel": "service-doc", "type": "text/html"},
+                {"href": f"{base}/conformance", "rel": "conformance", "type": "application/json"},
+                {"href": f"{base}/collections", "rel": "data", "type": "application/json"},
+                {"href": f"{base}/layers", "rel": "data", "type": "application/json",
+                 "title": "Layer catalogue with styles and legends"},
+            ],
+        }
+
+    @router.get("/conformance", summary="Lớp tuân thủ / conformance classes")
+    def conformance() -> dict[str, list[str]]:
+        return {"conformsTo": CONFORMANCE}
+
+    @router.get("/layers", summary="Danh mục lớp bản đồ / layer catalogue for the caller")
+    def layers(request: Request, principal: Principal = Depends(get_principal)) -> list[dict[str, Any]]:
+        base = str(request.base_url).rstrip("/")
+        return [layer.describe(base) for layer in visible_layers(principal)]
+
+    @router.get("/collections", summary="Các lớp dữ liệu / collections")
+    def collections(request: Request, principal: Principal = Depends(get_principal),
+                    conn: Connection = Depends(get_conn)) -> dict[str, Any]:
+        base = str(request.base_url).rstrip("/")
+        extent = scope_extent(conn, principal)
+        return {
+            "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
+            "collections": [collection_doc(layer, base, extent) for layer in visible_layers(principal)],
+        }
+
+    @router.get("/collections/{collection_id}", summary="Một lớp dữ liệu / one collection")
+    def collection(collection_id: str, request: Request, principal: Principal = Depends(get_principal),
+                   conn: Connection = Depends(get_conn)) -> dict[str, Any]:
+        layer = resolve(collection_id, principal)
+        return collection_doc(layer, str(request.base_url).rstrip("/"), scope_extent(conn, principal))
+
+    @router.get("/collections/{collection_id}/items", summary="Đối tượng / features",
+                response_class=JSONResponse)
+    def items(collection_id: str, request: Request,
+              principal: Principal = Depends(get_principal)) -> Response:
+        layer = resolve(collection_id, principal)
+        params = dict(request.query_params)
+        s = get_settings()
+        try:
+            fmt = params.get("f", "json")
+            if fmt not in ("json", "geojson", "csv"):
+                raise FilterError("f phải là json hoặc csv", "f must be json or csv", "f")
+            limit = parse_limit(params.get("limit"), s.items_default_limit, s.items_max_limit)
+            offset = parse_offset(params.get("offset"))
+        except LayerError as err:
+            raise problem_of(err) from err
+        q = build_query(layer, principal, params)
+        with get_engine().connect() as conn:
+            # Count and page from one snapshot, so numberMatched agrees with the pages.
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                sql, p = count_query(q)
+                matched = conn.execute(text(sql), p).scalar_one()
+                returned = max(0, min(limit, matched - offset))
+                if fmt == "csv":
+                    sql, p = rows_query(q, limit, offset)
+                    result = conn.execute(text(sql), p)
+                    columns, rows = list(result.keys()), result.fetchall()
+                else:
+                    sql, p = items_query(q, limit, offset)
+                    features = conn.execute(text(sql), p).scalar_one()
+        links = [{"href": _page_url(request, offset, limit), "rel": "self",
+                  "type": "text/csv" if fmt == "csv" else GEOJSON},
+                 {"href": f"{str(request.base_url).rstrip('/')}/collections/{layer.id}",
+                  "rel": "collection", "type": "application/json"}]
+        if offset + returned < matched:
+            links.append({"href": _page_url(request, offset + limit, limit), "rel": "next", "type": GEOJSON})
+        if offset > 0:
+            links.append({"href": _page_url(request, max(0, offset - limit), limit), "rel": "prev",
+                          "type": GEOJSON})
+        headers = {"OGC-NumberMatched": str(matched), "OGC-NumberReturned": str(returned),
+                   "Link": ", ".join(f'<{x["href"]}>; rel="{x["rel"]}"' for x in links
+                                     if x["rel"] in ("next", "prev"))}
+        if not headers["Link"]:
+            del headers["Link"]
+        if fmt == "csv":
+            return _csv_response(rows, columns, headers, layer.id)
+        head: dict[str, Any] = {"type": "FeatureCollection", "numberMatched": matched,
+                                "numberReturned": returned,
+                                "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
+                                "links": links}
+        if layer.kind == "aggregate":
+            head["suppressedBelow"] = max(q.suppress_below, 1)
+            if layer.id == "incident_hexagons":
+                head["cell_m"] = q.cell_m
+        body = json.dumps(head, ensure_ascii=False)[:-1] + ', "features": ' + features + "}"
+        return Response(body, media_type=GEOJSON, headers=headers)
+
+    @router.get("/collections/{collection_id}/items/{feature_id}", summary="Một đối tượng / one feature",
+                response_class=JSONResponse)
+    def item(collection_id: str, feature_id: str, request: Request,
+             principal: Principal = Depends(get_principal),
+             conn: Connection = Depends(get_conn)) -> Response:
+        layer = resolve(collection_id, principal)
+        q = build_query(layer, principal, {k: v for k, v in request.query_params.items()
+                                           if k in RESERVED | INCIDENT_PARAMS | HEX_PARAMS
+                                           and k not in ("bbox", "limit", "offset")})
+        fid: int | str = feature_id
+        if layer.id != "incident_hexagons":
+            if not feature_id.isdigit():
+                raise Problem(404, f"Không có đối tượng '{feature_id}' trong '{layer.id}'",
+                              f"No feature '{feature_id}' in '{layer.id}'")
+            fid = int(feature_id)
+        sql, p = item_query(q, fid)
+        row = conn.execute(text(sql), p).first()
+        if row is None:
+            raise Problem(404, f"Không có đối tượng '{feature_id}' trong '{layer.id}'",
+                          f"No feature '{feature_id}' in '{layer.id}'")
+        feature = json.loads(row[0])
+        base = str(request.base_url).rstrip("/")
+        feature["links"] = [
+            {"href": f"{base}/collections/{layer.id}/items/{feature_id}", "rel": "self", "type": GEOJSON},
+            {"href": f"{base}/collections/{layer.id}", "rel": "collection", "type": "application/json"},
+        ]
+        headers = {}
+        if row[1] is not None:
+            headers["ETag"] = f'W/"{row[1]}"'
+        return Response(json.dumps(feature, ensure_ascii=False), media_type=GEOJSON, headers=headers)
+
+    return router

@@ -1,0 +1,241 @@
+"""SQL builders for layer queries (items, one item, counts, extents, vector tiles).
+
+Kept apart from the endpoints (the tipg shape): a builder takes a `LayerQuery` and returns
+(sql, params); the API only runs it. Feature JSON is built by PostgreSQL (json_build_object,
+ST_AsGeoJSON), never by looping over geometries in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from antt.crs import METRIC_SRID
+from antt.settings import get_settings
+from layers.access import Caller, scope_filter
+from layers.catalogue import Layer, Prop
+from layers.filters import BBox, FilterError, TimeRange, parse_bool
+
+GEOJSON_DECIMALS = 7  # ~1 cm at Vietnam's latitudes; the data is no finer than that
+LOCAL_TS = "AT TIME ZONE 'Asia/Ho_Chi_Minh'"
+
+
+@dataclass
+class LayerQuery:
+    """Everything a request says about which features it wants."""
+
+    layer: Layer
+    caller: Caller
+    bbox: BBox | None = None
+    time: TimeRange | None = None
+    props: dict[str, str] = field(default_factory=dict)
+    category: str | None = None
+    youth: bool | None = None
+    cell_m: int = 500
+    simplify_m: float | None = None
+    today: date = field(default_factory=date.today)
+
+    @property
+    def suppress_below(self) -> int:
+        """Counts 1..N-1 are hidden for roles that may not see points."""
+        return 0 if self.caller.role in ("admin", "police") else get_settings().suppress_below
+
+
+def _typed(prop: Prop, raw: str) -> Any:
+    try:
+        if prop.type == "integer":
+            return int(raw)
+        if prop.type == "number":
+            return float(raw)
+        if prop.type == "boolean":
+            return parse_bool(raw, prop.name)
+        if prop.type == "date":
+            return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise FilterError(f"Giá trị '{raw}' của {prop.name} phải có kiểu {prop.type}",
+                          f"Value '{raw}' of {prop.name} must be of type {prop.type}",
+                          prop.name) from exc
+    return raw
+
+
+def _incident_filter(q: LayerQuery, alias: str = "i") -> tuple[list[str], dict[str, Any]]:
+    """Time, category path prefix and youth on incidents (the meaning geo/ uses too)."""
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    if q.time is not None:
+        if q.time.start is not None:
+            parts.append(f"{alias}.occurred_at >= :t_start")
+            params["t_start"] = q.time.start
+        if q.time.end is not None:
+            parts.append(f"{alias}.occurred_at {'<=' if q.time.end_inclusive else '<'} :t_end")
+            params["t_end"] = q.time.end
+    if q.category:
+        like = q.category.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        parts.append(f"({alias}.category_code = :cat OR {alias}.category_code LIKE :cat_like)")
+        params |= {"cat": q.category, "cat_like": like + "/%"}
+    if q.youth is not None:
+        parts.append(f"{alias}.youth_involved = :youth")
+        params["youth"] = q.youth
+    return parts, params
+
+
+def _envelope(bbox: BBox) -> tuple[str, dict[str, Any]]:
+    return ("ST_MakeEnvelope(:bx0, :by0, :bx1, :by1, 4326)",
+            {"bx0": bbox.minx, "by0": bbox.miny, "bx1": bbox.maxx, "by1": bbox.maxy})
+
+
+def hexagon_source(q: LayerQuery) -> tuple[str, dict[str, Any]]:
+    """Incidents counted on a hexagon grid of `cell_m` metres (EPSG:3405), small counts dropped.
+
+    Each point finds its hexagon with ST_HexagonGrid over the point itself (1-3 candidate
+    cells), so the cost is linear in incidents; a point on a shared edge goes to the lowest
+    (i, j), so it is counted exactly once. The grid is anchored at the CRS origin, so cells are
+    the same in every request and tile.
+    """
+    parts, params = _incident_filter(q)
+    scope_sql, scope_params = scope_filter(q.layer, q.caller)
+    parts.append(scope_sql)
+    params |= scope_params
+    if q.bbox is not None:
+        env, env_params = _envelope(q.bbox)
+        # Points up to two cells outside the box still fill the cells that overlap it.
+        parts.append(f"i.geom && ST_Transform(ST_Expand(ST_Transform({env}, {METRIC_SRID}), "
+                     ":cell_m * 2), 4326)")
+        params |= env_params
+    params |= {"cell_m": q.cell_m, "suppress_min": max(q.suppress_below, 1)}
+    where = " AND ".join(parts) or "TRUE"
+    sql = f"""(SELECT h.cell_m || ':' || h.i || ':' || h.j AS fid, ST_Transform(h.geom, 4326) AS geom,
+        h.cell_m, h.n AS count
+        FROM (SELECT :cell_m AS cell_m, x.i, x.j, x.geom, count(*) AS n
+              FROM (SELECT DISTINCT ON (i.id) i.id, g.i, g.j, g.geom
+                    FROM incident i
+                    CROSS JOIN LATERAL ST_HexagonGrid(:cell_m, ST_Transform(i.geom, {METRIC_SRID})) g
+                    WHERE {where} AND ST_Intersects(g.geom, ST_Transform(i.geom, {METRIC_SRID}))
+                    ORDER BY i.id, g.i, g.j) x
+              GROUP BY x.i, x.j, x.geom
+              HAVING count(*) >= :suppress_min) h)"""
+    return sql, params
+
+
+def source_and_where(q: LayerQuery, *, with_bbox: bool = True) -> tuple[str, list[str], dict[str, Any]]:
+    """The FROM source (alias t), the WHERE parts and the parameters, for any layer."""
+    layer = q.layer
+    params: dict[str, Any] = {"suppress_below": max(q.suppress_below, 1)}
+    where: list[str] = []
+    if layer.id == "incident_hexagons":
+        source, hex_params = hexagon_source(q)
+        params |= hex_params
+    elif layer.counts_incidents and layer.kind == "aggregate":
+        inc_parts, inc_params = _incident_filter(q)
+        source = layer.source.replace("{inc_filter}", " AND ".join(inc_parts) or "TRUE")
+        params |= inc_params
+    else:
+        source = layer.source
+    if layer.id != "incident_hexagons":
+        scope_sql, scope_params = scope_filter(layer, q.caller)
+        where.append(scope_sql)
+        params |= scope_params
+    if layer.unit_validity:
+        vf, vt = f"(t.valid_from::timestamp {LOCAL_TS})", f"(t.valid_to::timestamp {LOCAL_TS})"
+        if q.time is None or not layer.time_is_validity:
+            where.append("t.valid_from <= :today AND (t.valid_to IS NULL OR t.valid_to > :today)")
+            params["today"] = q.today
+        else:  # units whose validity [valid_from, valid_to) overlaps the interval
+            if q.time.end is not None:
+                where.append(f"{vf} {'<=' if q.time.end_inclusive else '<'} :t_end")
+                params["t_end"] = q.time.end
+            if q.time.start is not None:
+                where.append(f"(t.valid_to IS NULL OR {vt} > :t_start)")
+                params["t_start"] = q.time.start
+    elif q.time is not None and layer.time_field and layer.kind == "features":
+        column = f"t.{layer.time_field}"
+        prop = layer.prop(layer.time_field)
+        if prop is not None and prop.type == "date":
+            column = f"({column}::timestamp {LOCAL_TS})"
+        if layer.counts_incidents:  # incidents: compare the raw timestamptz (index-friendly)
+            column = f"t.{layer.time_field}"
+        if q.time.start is not None:
+            where.append(f"{column} >= :t_start")
+            params["t_start"] = q.time.start
+        if q.time.end is not None:
+            where.append(f"{column} {'<=' if q.time.end_inclusive else '<'} :t_end")
+            params["t_end"] = q.time.end
+    if layer.id == "incidents":
+        inc_parts, inc_params = _incident_filter(
+            LayerQuery(layer, q.caller, category=q.category, youth=q.youth), alias="t")
+        where += inc_parts
+        params |= inc_params
+    if with_bbox and q.bbox is not None:
+        env, env_params = _envelope(q.bbox)
+        where.append(f"t.geom && {env} AND ST_Intersects(t.geom, {env})")
+        params |= env_params
+    for name, raw in q.props.items():
+        prop = layer.prop(name)
+        if prop is None or not prop.filterable:
+            raise FilterError(f"Không lọc được theo '{name}'", f"Cannot filter on '{name}'", name)
+        where.append(f"t.{name} = :p_{name}")
+        params[f"p_{name}"] = _typed(prop, raw)
+    return source, where or ["TRUE"], params
+
+
+def _geometry_sql(q: LayerQuery) -> str:
+    if q.simplify_m and q.layer.geometry_type != "Point":
+        return (f"ST_AsGeoJSON(ST_Transform(ST_SimplifyPreserveTopology(ST_Transform(t.geom, "
+                f"{METRIC_SRID}), :simplify_m), 4326), {GEOJSON_DECIMALS})::json")
+    return f"ST_AsGeoJSON(t.geom, {GEOJSON_DECIMALS})::json"
+
+
+def _properties_sql(layer: Layer) -> str:
+    pairs = ", ".join(f"'{p.name}', t.{p.name}" for p in layer.properties)
+    return f"json_build_object({pairs})"
+
+
+def feature_sql(q: LayerQuery) -> str:
+    return (f"json_build_object('type', 'Feature', 'id', t.fid, 'geometry', {_geometry_sql(q)}, "
+            f"'properties', {_properties_sql(q.layer)})")
+
+
+def count_query(q: LayerQuery) -> tuple[str, dict[str, Any]]:
+    source, where, params = source_and_where(q)
+    return f"SELECT count(*) FROM {source} t WHERE {' AND '.join(where)}", params
+
+
+def items_query(q: LayerQuery, limit: int, offset: int) -> tuple[str, dict[str, Any]]:
+    """One row, one text column: the JSON array of the page's features (ordered by id)."""
+    source, where, params = source_and_where(q)
+    params |= {"limit": limit, "offset": offset, "simplify_m": q.simplify_m}
+    sql = f"""SELECT coalesce(json_agg(f.feature ORDER BY f.fid), '[]')::text
+        FROM (SELECT t.fid, {feature_sql(q)} AS feature FROM {source} t
+              WHERE {' AND '.join(where)} ORDER BY t.fid LIMIT :limit OFFSET :offset) f"""
+    return sql, params
+
+
+def item_query(q: LayerQuery, fid: int | str) -> tuple[str, dict[str, Any]]:
+    """One feature as JSON text and its version (NULL for tables without one)."""
+    source, where, params = source_and_where(q)
+    version = "t._version" if q.layer.editable else "NULL::integer"
+    params |= {"fid": fid, "simplify_m": q.simplify_m}
+    sql = (f"SELECT ({feature_sql(q)})::text, {version} FROM {source} t "
+           f"WHERE t.fid = :fid AND {' AND '.join(where)}")
+    return sql, params
+
+
+def rows_query(q: LayerQuery, limit: int, offset: int) -> tuple[str, dict[str, Any]]:
+    """Plain rows for CSV: id, properties, then lon/lat (points) or WKT (polygons)."""
+    source, where, params = source_and_where(q)
+    params |= {"limit": limit, "offset": offset}
+    cols = ", ".join(f"t.{p.name}" for p in q.layer.properties)
+    geo = ("round(ST_X(t.geom)::numeric, 7) AS lon, round(ST_Y(t.geom)::numeric, 7) AS lat"
+           if q.layer.geometry_type == "Point" else f"ST_AsText(t.geom, {GEOJSON_DECIMALS}) AS wkt")
+    sql = (f"SELECT t.fid AS id, {cols}, {geo} FROM {source} t WHERE {' AND '.join(where)} "
+           "ORDER BY t.fid LIMIT :limit OFFSET :offset")
+    return sql, params
+
+
+def extent_query(q: LayerQuery) -> tuple[str, dict[str, Any]]:
+    """The layer's extent for this caller (minx, miny, maxx, maxy), NULLs when empty."""
+    source, where, params = source_and_where(q)
+    sql = (f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+           f"(SELECT ST_Extent(t.geom) AS e FROM {source} t WHERE {' AND '.join(where)}) x")
+    return sql, params

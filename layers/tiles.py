@@ -1,0 +1,114 @@
+"""Mapbox vector tiles for a layer, generalised by zoom and kept under a size limit.
+
+Why the ladder: a tile over the limit (500 KB) is rebuilt with a coarser simplification
+(polygons) and, for point layers, finally as per-cell counts whose sum is the number of
+points, so a heavy tile gets lighter without any feature vanishing unannounced. The response
+says which step was used (`generalisation`) and how many source features the tile holds.
+
+Generalisation is done in the tile's own CRS (EPSG:3857) because it is about screen pixels,
+not ground distance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+from layers.sql import LayerQuery, source_and_where
+
+EXTENT = 4096
+BUFFER = 64
+MAX_TILE_BYTES = 500_000
+WEB_MERCATOR_WIDTH = 40_075_016.685578488
+MAX_ZOOM = 24
+# Simplification tolerance in tile-grid units (1/4096 of a tile), tried in order.
+TOLERANCE_LADDER = (1.0, 4.0, 16.0, 64.0)
+CLUSTER_GRID_UNITS = 64  # point fallback: one count per 64x64 grid units (1/64 of a tile)
+
+
+class TileTooLarge(Exception):
+    """Even the coarsest generalisation is over the limit (reported as 413, never cut)."""
+
+
+@dataclass(frozen=True)
+class Tile:
+    data: bytes
+    features: int
+    generalisation: str
+
+
+def tile_width_m(z: int) -> float:
+    return WEB_MERCATOR_WIDTH / (1 << z)
+
+
+def valid_tile(z: int, x: int, y: int) -> bool:
+    return 0 <= z <= MAX_ZOOM and 0 <= x < (1 << z) and 0 <= y < (1 << z)
+
+
+def _select_props(q: LayerQuery) -> str:
+    cols = []
+    for p in q.layer.tile_properties:
+        cast = "::text" if p.type in ("date", "datetime") else ""
+        cols.append(f"t.{p.name}{cast} AS {p.name}")
+    return "".join(f", {c}" for c in cols)
+
+
+def tile_sql(q: LayerQuery, tolerance_units: float | None) -> tuple[str, dict]:
+    """ST_AsMVT over the tile's features; returns (mvt bytes, features drawn)."""
+    source, where, params = source_and_where(q, with_bbox=False)
+    geom = "ST_Transform(t.geom, 3857)"
+    if tolerance_units and q.layer.geometry_type != "Point":
+        geom = f"ST_SimplifyPreserveTopology({geom}, :tol)"
+    has_int_id = q.layer.id != "incident_hexagons"
+    id_col = ", t.fid AS fid" if has_int_id else ""
+    sql = f"""WITH env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e),
+        rows AS (SELECT ST_AsMVTGeom({geom}, env.e, {EXTENT}, {BUFFER}, true) AS geom{id_col}
+                        {_select_props(q)}
+                 FROM {source} t, env
+                 WHERE t.geom && ST_Transform(ST_Expand(env.e, :margin), 4326)
+                   AND {' AND '.join(where)})
+        SELECT ST_AsMVT(rows.*, :layer_name, {EXTENT}, 'geom'{", 'fid'" if has_int_id else ""}),
+               count(geom)
+        FROM rows"""
+    return sql, params
+
+
+def cluster_sql(q: LayerQuery) -> tuple[str, dict]:
+    """Points as per-cell counts (the last step for a point tile over the limit)."""
+    source, where, params = source_and_where(q, with_bbox=False)
+    sql = f"""WITH env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e),
+        pts AS (SELECT ST_Transform(t.geom, 3857) AS g FROM {source} t, env
+                WHERE t.geom && ST_Transform(env.e, 4326) AND {' AND '.join(where)}
+                  AND ST_Intersects(ST_Transform(t.geom, 3857), env.e)),
+        cells AS (SELECT ST_AsMVTGeom(ST_Centroid(ST_Collect(g)), (SELECT e FROM env),
+                                      {EXTENT}, 0, true) AS geom, count(*)::integer AS count,
+                         true AS aggregated
+                  FROM pts GROUP BY ST_SnapToGrid(g, :cell))
+        SELECT ST_AsMVT(cells.*, :layer_name, {EXTENT}, 'geom'), coalesce(sum(count), 0)
+        FROM cells"""
+    return sql, params
+
+
+def build_tile(conn: Connection, q: LayerQuery, z: int, x: int, y: int,
+               max_bytes: int = MAX_TILE_BYTES) -> Tile:
+    """The smallest-effort tile under `max_bytes`; raises TileTooLarge if none is."""
+    unit = tile_width_m(z) / EXTENT
+    base = {"z": z, "x": x, "y": y, "layer_name": q.layer.id, "margin": unit * BUFFER}
+    ladder = TOLERANCE_LADDER if q.layer.geometry_type != "Point" else (None,)
+    for step in ladder:
+        sql, params = tile_sql(q, step)
+        params |= base | {"tol": (step or 0) * unit}
+        data, n = conn.execute(text(sql), params).one()
+        data = bytes(data or b"")
+        if len(data) <= max_bytes:
+            label = "none" if step in (None, 1.0) else f"simplified x{step:g}"
+            return Tile(data, int(n), label)
+    if q.layer.geometry_type == "Point":
+        sql, params = cluster_sql(q)
+        params |= base | {"cell": unit * CLUSTER_GRID_UNITS}
+        data, n = conn.execute(text(sql), params).one()
+        data = bytes(data or b"")
+        if len(data) <= max_bytes:
+            return Tile(data, int(n), "aggregated")
+    raise TileTooLarge(f"tile {z}/{x}/{y} of {q.layer.id} is over {max_bytes} bytes")
