@@ -1,0 +1,1 @@
+"""The map page, its vendored assets and the Folium report maps."""
