@@ -1,0 +1,67 @@
+"""The CLI end to end: one bad row among a thousand exits non-zero, names it, writes nothing."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from antt.cli import app
+
+HEADER = ["ma", "loai", "ngay", "kinh_do", "vi_do"]
+
+
+def _thousand(haiphong_points, bad_index: int | None):
+    pts = list(haiphong_points.values())
+    rows = []
+    for i in range(1000):
+        lon, lat = pts[i % len(pts)]
+        rows.append([f"V{i:04d}", "crime/theft", "2025-09-01 08:00", lon, lat])
+    if bad_index is not None:
+        rows[bad_index][1] = "crime/does-not-exist"
+    return rows
+
+
+def test_one_bad_row_among_a_thousand(haiphong_url, haiphong_engine, haiphong_points, tmp_path,
+                                      write_csv):
+    f = write_csv(tmp_path / "vu.csv", HEADER, _thousand(haiphong_points, bad_index=500))
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(app, ["import", "incidents", str(f), "--database-url",
+                                      haiphong_url, "--report", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "502" in result.output  # data row 501 is line 502 (header is row 1)
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert [(e["row"], e["field"]) for e in report["errors"]] == [(502, "category")]
+    assert report["inserted"] == 0
+    with haiphong_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM incident")).scalar_one() == 0
+
+
+def test_clean_thousand_is_written_and_reimport_adds_none(haiphong_url, haiphong_engine,
+                                                          haiphong_points, tmp_path, write_csv):
+    f = write_csv(tmp_path / "vu.csv", HEADER, _thousand(haiphong_points, bad_index=None))
+    runner = CliRunner()
+    first = runner.invoke(app, ["import", "incidents", str(f), "--database-url", haiphong_url])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, ["import", "incidents", str(f), "--database-url", haiphong_url])
+    assert second.exit_code == 0, second.output
+    with haiphong_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM incident")).scalar_one() == 1000
+
+
+def test_dry_run_flag_writes_nothing(haiphong_url, haiphong_engine, haiphong_points, tmp_path,
+                                     write_csv):
+    f = write_csv(tmp_path / "vu.csv", HEADER, _thousand(haiphong_points, None)[:10])
+    result = CliRunner().invoke(app, ["import", "incidents", str(f), "--dry-run",
+                                      "--database-url", haiphong_url])
+    assert result.exit_code == 0, result.output
+    with haiphong_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM incident")).scalar_one() == 0
+
+
+def test_bad_map_option_is_a_usage_error(haiphong_url, tmp_path, write_csv):
+    f = write_csv(tmp_path / "vu.csv", HEADER, [])
+    result = CliRunner().invoke(app, ["import", "incidents", str(f), "--map", "nonsense",
+                                      "--database-url", haiphong_url])
+    assert result.exit_code == 2
