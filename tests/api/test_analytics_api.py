@@ -1,0 +1,102 @@
+"""Analytics endpoints: coverage per commune/village, uncovered ranked by need, scope, and the
+small-count suppression for roles that may not see points (checked by hand)."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from antt.db import get_engine
+from api.analytics import suppress_small
+from api.deps import Principal
+
+
+def _first_communes(n: int = 2) -> list[str]:
+    with get_engine().connect() as conn:
+        return list(conn.execute(text("SELECT code FROM admin_unit WHERE level = 'commune' "
+                                      "ORDER BY code LIMIT :n"), {"n": n}).scalars())
+
+
+def _model_in(code: str, rating: str | None) -> None:
+    with get_engine().begin() as conn:
+        mid = conn.execute(text(
+            "INSERT INTO security_model (type_code, name, founded_on, geom) SELECT 'to_tu_quan', 'M', "
+            "'2024-01-01', ST_PointOnSurface(geom) FROM admin_unit WHERE level = 'commune' AND code = :c "
+            "RETURNING id"), {"c": code}).scalar()
+        if rating:
+            conn.execute(text("INSERT INTO model_rating (model_id, rating, rated_on) "
+                              "VALUES (:m, :r, '2024-06-01')"), {"m": mid, "r": rating})
+
+
+def test_suppression_by_hand():
+    rows = [{"incidents": 2, "incidents_last_year": 5, "change": -3, "change_pct": -60.0},
+            {"incidents": 0, "incidents_last_year": 7, "change": -7, "change_pct": -100.0},
+            {"incidents": 3, "incidents_last_year": 1, "change": 2, "change_pct": 200.0}]
+    committee = Principal("c", "committee")
+    out = suppress_small([dict(r) for r in rows], committee)
+    assert out[0] == {"incidents": None, "incidents_last_year": 5, "change": None, "change_pct": None,
+                      "suppressed": True}
+    assert out[1] == rows[1]  # zero identifies no one
+    assert out[2]["incidents_last_year"] is None and out[2]["change"] is None and out[2]["incidents"] == 3
+    assert suppress_small([dict(r) for r in rows], Principal("p", "police")) == rows
+
+
+def test_coverage_communes_geojson_and_scope(haiphong_client, make_user):
+    c1, c2 = _first_communes()
+    _model_in(c1, "kha")
+    _model_in(c2, None)  # unrated: does not qualify under the default rule
+    viewer = make_user("viewer")
+    r = haiphong_client.get("/analytics/coverage/communes", params={"date": "2025-08-01"}, headers=viewer)
+    assert r.status_code == 200, r.text
+    fc = r.json()
+    assert fc["type"] == "FeatureCollection" and fc["numberReturned"] == 114
+    by_code = {f["id"]: f for f in fc["features"]}
+    assert by_code[c1]["properties"]["covered"] is True and by_code[c1]["properties"]["rated_kha"] == 1
+    assert by_code[c2]["properties"]["covered"] is False and by_code[c2]["properties"]["unrated"] == 1
+    assert by_code[c1]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    anyr = haiphong_client.get("/analytics/coverage/communes",
+                               params={"date": "2025-08-01", "min_rating": "any", "commune": c2},
+                               headers=viewer).json()
+    assert [f["id"] for f in anyr["features"]] == [c2] and anyr["features"][0]["properties"]["covered"]
+    scoped = make_user("committee", "commune", c1)
+    r = haiphong_client.get("/analytics/coverage/communes", headers=scoped)
+    assert [f["id"] for f in r.json()["features"]] == [c1]
+    r = haiphong_client.get("/analytics/coverage/communes", params={"commune": c2}, headers=scoped)
+    assert r.status_code == 403 and r.json()["errors"][0]["field"] == "commune"
+    haiphong = make_user("committee", "province", "31")
+    r = haiphong_client.get("/analytics/coverage/communes", params={"province": "01"}, headers=haiphong)
+    assert r.status_code == 403 and r.json()["errors"][0]["field"] == "province"
+
+
+def test_uncovered_communes_suppress_small_counts_for_committee(haiphong_client, make_user):
+    c1, c2 = _first_communes()
+    _model_in(c2, "tot")
+    with get_engine().begin() as conn:
+        for _ in range(2):  # two incidents in c1: a count a committee must not see
+            conn.execute(text(
+                "INSERT INTO incident (category_code, occurred_at, geom) SELECT 'crime/theft', "
+                "'2025-07-15 10:00+07', ST_PointOnSurface(geom) FROM admin_unit "
+                "WHERE level = 'commune' AND code = :c"), {"c": c1})
+    params = {"level": "commune", "date": "2025-08-01", "province": "31", "simplify": 200}
+    police = haiphong_client.get("/analytics/coverage/uncovered", params=params, headers=make_user("police"))
+    assert police.status_code == 200, police.text
+    feats = {f["id"]: f["properties"] for f in police.json()["features"]}
+    assert c2 not in feats and feats[c1]["incidents"] == 2
+    committee = haiphong_client.get("/analytics/coverage/uncovered", params=params,
+                                    headers=make_user("committee"))
+    props = {f["id"]: f["properties"] for f in committee.json()["features"]}[c1]
+    assert props["incidents"] is None and props["suppressed"] is True and props["change"] is None
+    assert "2" not in [str(v) for k, v in props.items() if k.startswith("incidents")]
+
+
+def test_bad_parameters_are_422_naming_the_field(haiphong_client, make_user):
+    viewer = make_user("viewer")
+    for params, field in (({"min_rating": "great"}, "query.min_rating"),
+                          ({"model_types": "nope"}, "model_types"),
+                          ({"level": "province"}, "query.level")):
+        path = "/analytics/coverage/uncovered" if "level" in params else "/analytics/coverage/villages"
+        r = haiphong_client.get(path, params=params, headers=viewer)
+        assert r.status_code == 422, (params, r.text)
+        assert r.json()["errors"][0]["field"] == field
+    r = haiphong_client.get("/analytics/coverage/uncovered",
+                            params={"start": "2025-05-01", "end": "2025-01-01"}, headers=viewer)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "end"
