@@ -20,7 +20,6 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, text
 
-from antt.db import get_engine
 from antt.settings import get_settings
 from api.deps import Principal, get_conn, get_principal
 from api.problems import Problem, field_error
@@ -35,7 +34,7 @@ from layers.filters import (
     parse_limit,
     parse_offset,
 )
-from layers.sql import LayerQuery, count_query, item_query, items_query, rows_query
+from layers.sql import LayerQuery, count_query, item_query, items_query, no_jit, rows_query
 
 GEOJSON = "application/geo+json"
 CONFORMANCE = [
@@ -226,8 +225,8 @@ def make_router() -> APIRouter:
 
     @router.get("/collections/{collection_id}/items", summary="Đối tượng / features",
                 response_class=JSONResponse)
-    def items(collection_id: str, request: Request,
-              principal: Principal = Depends(get_principal)) -> Response:
+    def items(collection_id: str, request: Request, principal: Principal = Depends(get_principal),
+              conn: Connection = Depends(get_conn)) -> Response:
         layer = resolve(collection_id, principal)
         params = dict(request.query_params)
         s = get_settings()
@@ -240,20 +239,22 @@ def make_router() -> APIRouter:
         except LayerError as err:
             raise problem_of(err) from err
         q = build_query(layer, principal, params)
-        with get_engine().connect() as conn:
-            # Count and page from one snapshot, so numberMatched agrees with the pages.
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
-                sql, p = count_query(q)
-                matched = conn.execute(text(sql), p).scalar_one()
-                returned = max(0, min(limit, matched - offset))
-                if fmt == "csv":
-                    sql, p = rows_query(q, limit, offset)
-                    result = conn.execute(text(sql), p)
-                    columns, rows = list(result.keys()), result.fetchall()
-                else:
-                    sql, p = items_query(q, limit, offset)
-                    features = conn.execute(text(sql), p).scalar_one()
+        # Count and page from one snapshot, so numberMatched agrees with the pages. (The
+        # request's own connection: a second one per request could exhaust the pool.)
+        conn.commit()  # end the principal lookup's transaction, to choose the isolation level
+        conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            no_jit(conn)
+            sql, p = count_query(q)
+            matched = conn.execute(text(sql), p).scalar_one()
+            returned = max(0, min(limit, matched - offset))
+            if fmt == "csv":
+                sql, p = rows_query(q, limit, offset)
+                result = conn.execute(text(sql), p)
+                columns, rows = list(result.keys()), result.fetchall()
+            else:
+                sql, p = items_query(q, limit, offset)
+                features = conn.execute(text(sql), p).scalar_one()
         links = [{"href": _page_url(request, offset, limit), "rel": "self",
                   "type": "text/csv" if fmt == "csv" else GEOJSON},
                  {"href": f"{str(request.base_url).rstrip('/')}/collections/{layer.id}",
@@ -297,6 +298,7 @@ def make_router() -> APIRouter:
                               f"No feature '{feature_id}' in '{layer.id}'")
             fid = int(feature_id)
         sql, p = item_query(q, fid)
+        no_jit(conn)
         row = conn.execute(text(sql), p).first()
         if row is None:
             raise Problem(404, f"Không có đối tượng '{feature_id}' trong '{layer.id}'",

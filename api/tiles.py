@@ -15,7 +15,7 @@ from sqlalchemy import Connection, text
 from api.deps import Principal, get_conn, get_principal
 from api.features import VN_BBOX, build_query, resolve
 from api.problems import Problem
-from layers.sql import extent_query
+from layers.sql import extent_query, no_jit
 from layers.tiles import MAX_TILE_BYTES, MAX_ZOOM, TileTooLarge, build_tile, valid_tile
 
 MVT = "application/vnd.mapbox-vector-tile"
@@ -75,6 +75,7 @@ def make_router() -> APIRouter:
             bounds = VN_BBOX  # computing every hexagon just for the extent is not worth it
         else:
             sql, p = extent_query(build_query(layer, principal, {}))
+            no_jit(conn)
             row = conn.execute(text(sql), p).one()
             bounds = [round(v, 6) for v in row] if row[0] is not None else VN_BBOX
         center_zoom = max(layer.min_zoom, 8)

@@ -372,7 +372,10 @@ INCIDENT_HEXAGONS = Layer(
 
 
 def _count_source(level: str) -> str:
-    """Units with the number of matching incidents assigned to them; 1-2 are hidden.
+    """Units valid today with the number of matching incidents inside them; 1-2 are hidden.
+
+    An incident keeps the unit it was assigned when written; one from before the 2025
+    reorganisation points to an old unit, so it is placed in today's unit by `unit_at`.
 
     `{inc_filter}` is spliced in by the builder (time, category, youth on alias `i`).
     """
@@ -382,8 +385,13 @@ def _count_source(level: str) -> str:
         CASE WHEN n.n < :suppress_below THEN NULL ELSE coalesce(n.n, 0) END AS count,
         coalesce(n.n < :suppress_below, false) AS suppressed
         FROM admin_unit u LEFT JOIN admin_unit p ON p.id = u.parent_id
-        LEFT JOIN (SELECT i.{column} AS unit_id, count(*) AS n FROM incident i
-                   WHERE {{inc_filter}} GROUP BY i.{column}) n ON n.unit_id = u.id
+        LEFT JOIN (SELECT x.unit_id, count(*) AS n
+                   FROM (SELECT coalesce(cur.id, unit_at(i.geom, '{level}', :today)) AS unit_id
+                         FROM incident i
+                         LEFT JOIN admin_unit cur ON cur.id = i.{column} AND cur.valid_from <= :today
+                              AND (cur.valid_to IS NULL OR cur.valid_to > :today)
+                         WHERE {{inc_filter}}) x
+                   GROUP BY x.unit_id) n ON n.unit_id = u.id
         WHERE u.level = '{level}' AND u.geom IS NOT NULL)"""
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-from layers.sql import LayerQuery, source_and_where
+from layers.sql import LayerQuery, no_jit, source_and_where
 
 EXTENT = 4096
 BUFFER = 64
@@ -93,6 +93,7 @@ def cluster_sql(q: LayerQuery) -> tuple[str, dict]:
 def build_tile(conn: Connection, q: LayerQuery, z: int, x: int, y: int,
                max_bytes: int = MAX_TILE_BYTES) -> Tile:
     """The smallest-effort tile under `max_bytes`; raises TileTooLarge if none is."""
+    no_jit(conn)
     unit = tile_width_m(z) / EXTENT
     base = {"z": z, "x": x, "y": y, "layer_name": q.layer.id, "margin": unit * BUFFER}
     ladder = TOLERANCE_LADDER if q.layer.geometry_type != "Point" else (None,)
