@@ -292,3 +292,70 @@ def coverage_uncovered(level: str = Query("village", pattern="^(village|commune)
     return FeatureCollection(features=features, numberReturned=len(features),
                              parameters={**p.echo, "level": level, "start": str(flt.start),
                                          "end": str(flt.end), "category": flt.category})
+
+
+def require_area(province: str | None, commune: str | None) -> None:
+    if province is None and commune is None:
+        raise bad("province", "cần chọn tỉnh hoặc xã", "give a province or a commune")
+
+
+def min_cell(principal: Principal, field: str, value: float) -> None:
+    """Non-police roles may not ask for cells (or bandwidths) finer than settings.min_public_hex_m."""
+    floor = get_settings().min_public_hex_m
+    if not principal.sees_points and value < floor:
+        raise Problem(403, f"{field} tối thiểu {floor:g} m với vai trò '{principal.role}'",
+                      f"{field} must be at least {floor:g} m for role '{principal.role}'",
+                      [field_error(field, f"tối thiểu {floor:g} m", f"at least {floor:g} m")])
+
+
+def _geo_value_error(exc: ValueError) -> Problem:
+    return Problem(422, f"Không phân tích được: {exc}", f"Cannot analyse: {exc}",
+                   [field_error("area", "không đủ dữ liệu", str(exc))])
+
+
+@router.get("/hotspots", response_model=FeatureCollection, responses=responses(401, 403, 404, 422),
+            summary="Điểm nóng Gi* theo lục giác hoặc thôn / Gi* hotspots on hexagons or villages")
+def hotspots(unit: str = Query("hex", pattern="^(hex|village)$"),
+             cell: float = Query(500, ge=50, le=20_000, description="Cạnh lục giác (m) / hexagon side (m)"),
+             band: float | None = Query(None, gt=0, le=100_000, description="Distance band (m)"),
+             k: int | None = Query(None, ge=1, le=50, description="k nearest neighbours"),
+             fdr: bool = Query(False, description="Benjamini-Hochberg FDR"),
+             date: dt.date | None = Query(None, description="Units valid on / ranh giới ngày"),
+             province: str | None = Query(None, max_length=10, pattern=r"^\d+$"),
+             commune: str | None = Query(None, max_length=10, pattern=r"^\d+$"),
+             period: PeriodParams = Depends(),
+             principal: Principal = Depends(get_principal),
+             conn: Connection = Depends(get_conn)) -> FeatureCollection:
+    from geo import hotspots as hs
+
+    if band is not None and k is not None:
+        raise bad("k", "không dùng cùng band", "give band or k, not both")
+    if unit == "hex":
+        min_cell(principal, "cell", cell)
+    flt = period.filter(conn)
+    province, commune = resolve_area(conn, principal, province, commune)
+    require_area(province, commune)
+    on = date or flt.end or today_vn()
+    try:
+        if unit == "hex":
+            df = hs.hex_hotspots(conn, cell, flt, province, commune, band_m=band, k=k, fdr=fdr, on=on)
+            props = ["i", "j", "count", "z", "p", "bin", "moran_i", "moran_q"]
+        else:
+            nearest = None if band is not None else (k or 8)  # geo's default: 8 nearest villages
+            df = hs.village_hotspots(conn, flt, province, commune, k=nearest, band_m=band, fdr=fdr, on=on)
+            props = ["code", "name", "commune_code", "population", "count", "z", "p", "bin",
+                     "moran_i", "moran_q"]
+    except ValueError as exc:
+        raise _geo_value_error(exc) from exc
+    features = []
+    for rec in df.to_dict("records"):
+        p = {name: clean(rec[name]) for name in props}
+        features.append({"type": "Feature", "geometry": rec["geometry"], "properties": p})
+    for f in features:
+        suppress_small([f["properties"]], principal, counts=("count",), derived=())
+    return FeatureCollection(features=features, numberReturned=len(features),
+                             parameters={"unit": unit, "cell": cell if unit == "hex" else None,
+                                         "band": band, "k": k, "fdr": fdr, "on": on.isoformat(),
+                                         "province": province, "commune": commune,
+                                         "start": str(flt.start), "end": str(flt.end),
+                                         "category": flt.category, "youth": flt.youth})

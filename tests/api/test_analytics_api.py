@@ -100,3 +100,43 @@ def test_bad_parameters_are_422_naming_the_field(haiphong_client, make_user):
     r = haiphong_client.get("/analytics/coverage/uncovered",
                             params={"start": "2025-05-01", "end": "2025-01-01"}, headers=viewer)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "end"
+
+
+def _incidents_at(code: str, n: int, away_m: float = 0.0) -> None:
+    """N incidents at the commune's inner point, or at an inner point at least AWAY_M from it."""
+    with get_engine().begin() as conn:
+        conn.execute(text(
+            "WITH u AS (SELECT ST_Transform(geom, 3405) g FROM admin_unit WHERE level = 'commune' "
+            "AND code = :c), p AS (SELECT CASE WHEN :a > 0 THEN ST_PointOnSurface(ST_Difference(g, "
+            "ST_Buffer(ST_PointOnSurface(g), :a))) ELSE ST_PointOnSurface(g) END AS p FROM u) "
+            "INSERT INTO incident (category_code, occurred_at, geom) SELECT 'crime/theft', "
+            "'2025-08-01 10:00+07', ST_Transform(p, 4326) FROM p, generate_series(1, :n)"),
+            {"c": code, "n": n, "a": away_m})
+
+
+def _largest_commune() -> str:
+    with get_engine().connect() as conn:
+        return conn.execute(text("SELECT code FROM admin_unit WHERE level = 'commune' "
+                                 "ORDER BY ST_Area(geom::geography) DESC LIMIT 1")).scalar()
+
+
+def test_hex_hotspots_with_privacy_floor(haiphong_client, make_user):
+    c1 = _largest_commune()
+    _incidents_at(c1, 12)
+    _incidents_at(c1, 2, away_m=1100)  # farther than a 500 m hexagon's diameter: another cell
+    params = {"commune": c1, "cell": 500, "start": "2025-01-01", "end": "2025-12-31"}
+    r = haiphong_client.get("/analytics/hotspots", params=params, headers=make_user("police"))
+    assert r.status_code == 200, r.text
+    counts = sorted(f["properties"]["count"] for f in r.json()["features"])
+    assert counts[-2:] == [2, 12] and sum(counts) == 14
+    top = max(r.json()["features"], key=lambda f: f["properties"]["count"])["properties"]
+    assert top["z"] > 0 and top["bin"] >= 1 and 0 <= top["p"] <= 1
+    viewer = make_user("viewer")
+    shown = haiphong_client.get("/analytics/hotspots", params=params, headers=viewer).json()["features"]
+    assert sorted(c for c in (f["properties"]["count"] for f in shown) if c)[-1:] == [12]
+    assert 2 not in [f["properties"]["count"] for f in shown]
+    assert sum(1 for f in shown if f["properties"]["count"] is None) == 1
+    small = haiphong_client.get("/analytics/hotspots", params={**params, "cell": 100}, headers=viewer)
+    assert small.status_code == 403 and small.json()["errors"][0]["field"] == "cell"
+    noarea = haiphong_client.get("/analytics/hotspots", headers=make_user("police"))
+    assert noarea.status_code == 422 and noarea.json()["errors"][0]["field"] == "province"
