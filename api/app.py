@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 
 from antt import __version__
 from antt.db import check_postgis, get_engine
@@ -33,6 +34,7 @@ def create_app() -> FastAPI:
         description="Bản đồ phong trào toàn dân bảo vệ ANTQ / ANTQ movement map API",
     )
     problems.install(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1000)  # the map page's GeoJSON/JS over gzip
 
     @app.get("/healthz", tags=["system"], summary="Tình trạng / health")
     def healthz() -> dict[str, object]:
