@@ -9,6 +9,7 @@ the page has real polygons and counts to draw.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 import threading
 import time
@@ -71,11 +72,12 @@ def _fallback_demo(url: str) -> None:
             INSERT INTO incident (category_code, occurred_at, youth_involved, is_demo, geom)
             SELECT (ARRAY['crime/theft','crime/disorder','crime/fraud/online','fire/fire','traffic'])
                        [1 + (d.n % 5)::int],
-                   TIMESTAMPTZ '2025-01-01 08:00+07' + make_interval(days => ((d.n * 7919) % 690)::int),
+                   TIMESTAMPTZ '2025-01-01 08:00+07' + make_interval(days => ((d.n * 7919 + c.id * 31) % 690)::int),
                    d.n % 4 = 0, true, d.geom
-            FROM (SELECT ST_Union(geom) AS area FROM admin_unit WHERE level = 'commune') a,
-                 LATERAL ST_Dump(ST_GeneratePoints(a.area, :n_incidents, 7))
-                     WITH ORDINALITY AS d(path, geom, n)"""), {"n_incidents": FALLBACK_INCIDENTS})
+            FROM admin_unit c,
+                 LATERAL ST_Dump(ST_GeneratePoints(c.geom, :per_commune, c.id + 7))
+                     WITH ORDINALITY AS d(path, geom, n)
+            WHERE c.level = 'commune'"""), {"per_commune": FALLBACK_INCIDENTS // 114})
         for username, role in (("admin", "admin"), ("police", "police"), ("planner", "planner"),
                                ("committee", "committee")):
             create_user(conn, username, f"{username}-pass", role, is_demo=True, replace=True)
@@ -83,6 +85,9 @@ def _fallback_demo(url: str) -> None:
 
 
 def _demo_builder():
+    # ANTT_WEB_TEST_DEMO=fallback uses the small stand-in even when the full demo exists.
+    if os.environ.get("ANTT_WEB_TEST_DEMO") == "fallback":
+        return _fallback_demo
     try:
         from data.demo import build_haiphong_demo  # Helper B's full demo, once it lands
     except ImportError:

@@ -163,6 +163,8 @@
 
   function itemParams(layer) {
     const p = new URLSearchParams({ limit: "10000" });
+    // Polygons are simplified on the server to half a pixel at this zoom (smaller transfer).
+    if (layer.geometry_type !== "Point") p.set("zoom", String(Math.max(8, Math.round(map.getZoom()))));
     if (layer.time_field && layer.id.startsWith("incident")) {
       const { start, end } = period(state.compare);
       if (start || end) p.set("datetime", `${start || ".."}/${end || ".."}`);
@@ -841,9 +843,11 @@
     await setupFilters();
     renderLegend();
     const jobs = [];
-    if (state.on.has("coverage") || state.on.has("uncovered")) jobs.push(loadCoverage().catch((e) => showLayerError("coverage", e)));
+    if (config.user && (state.on.has("coverage") || state.on.has("uncovered"))) jobs.push(loadCoverage().catch((e) => showLayerError("coverage", e)));
     for (const layer of catalogue) jobs.push(drawCatalogueLayer(layer).catch((e) => showLayerError(layer.id, e)));
-    for (const a of ANALYSIS) if (state.on.has(a.id) && !["coverage", "uncovered"].includes(a.id)) jobs.push(drawAnalysis(a.id));
+    if (config.user) {
+      for (const a of ANALYSIS) if (state.on.has(a.id) && !["coverage", "uncovered"].includes(a.id)) jobs.push(drawAnalysis(a.id));
+    }
     await Promise.all(jobs);
     restyleUnits();
     updateCompare();
