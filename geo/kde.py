@@ -1,0 +1,271 @@
+"""Kernel density of incidents on the server, in metres, so a heatmap does not change with zoom.
+
+Public functions
+----------------
+- ``incident_points(bind, flt, province_code=None, commune_code=None, on=None, weight=None)``
+  -> (xy (n, 2) metres EPSG:3405, weights (n,))
+- ``silverman_bandwidth(xy, weights=None)`` -> metres (ArcGIS's spatial Silverman rule)
+- ``quartic_density(xy, weights, bandwidth_m, targets)`` -> density per km^2 at targets
+- ``kde_grid(bind, flt, cell_m=100, bandwidth_m=None, province_code=None, commune_code=None,
+  on=None, weight=None, clip=True)`` -> KdeGrid
+- ``grid_cells_geojson(grid)`` / ``grid_contours_geojson(grid, classes=5, method='quantile')``
+  / ``grid_png(grid, max_pixels=1024)`` -> GeoJSON dicts / (PNG bytes, Leaflet bounds)
+
+Kernel (ArcGIS Kernel Density, quartic): density(x) = 1/r^2 sum_i 3/pi w_i (1 - (d_i/r)^2)^2
+for d_i < r, reported per km^2. Default search radius r (ArcGIS):
+0.9 x min(SD, sqrt(1/ln 2) x Dm) x n^-0.2, SD the standard distance and Dm the median distance
+to the (weighted) mean centre, n the number of points (the sum of weights when weighted).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+import shapely
+from PIL import Image
+from pyproj import Transformer
+from scipy.spatial import cKDTree
+from sqlalchemy import text
+
+from antt.crs import METRIC_SRID, pinned
+from geo._db import Bind, connect, frame
+from geo.filters import IncidentFilter
+from geo.grid import area_sql
+
+WEIGHTS = {"deaths": "i.deaths", "injuries": "i.injuries", "casualties": "(i.deaths + i.injuries)"}
+
+
+def _to_4326() -> Transformer:
+    return Transformer.from_crs(pinned(METRIC_SRID), "EPSG:4326", always_xy=True)
+
+
+@dataclass(frozen=True)
+class KdeGrid:
+    """Density per km^2 on square cells of ``cell_m`` metres; row 0 is the southern row."""
+
+    cell_m: float
+    bandwidth_m: float
+    x0: float  # west edge, EPSG:3405
+    y0: float  # south edge
+    density: np.ndarray  # (ny, nx)
+    n_points: int
+    area_wkb: bytes | None  # study area in EPSG:3405 (for clipping the PNG)
+
+    @property
+    def bounds_m(self) -> tuple[float, float, float, float]:
+        ny, nx = self.density.shape
+        return self.x0, self.y0, self.x0 + nx * self.cell_m, self.y0 + ny * self.cell_m
+
+
+def incident_points(bind: Bind, flt: IncidentFilter = IncidentFilter(), province_code: str | None = None,
+                    commune_code: str | None = None, on: date | None = None,
+                    weight: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Incident points inside the study area as metres (EPSG:3405) and their weights
+    (1 each, or deaths / injuries / casualties)."""
+    if weight is not None and weight not in WEIGHTS:
+        raise ValueError(f"weight must be one of {sorted(WEIGHTS)} or None")
+    where, params = flt.sql("i")
+    wexpr = WEIGHTS[weight] if weight else "1"
+    sql = f"""
+    WITH area AS MATERIALIZED ({area_sql(province_code, commune_code)})
+    SELECT ST_X(p) AS x, ST_Y(p) AS y, {wexpr}::float8 AS w
+    FROM incident i, area, LATERAL ST_Transform(i.geom, {METRIC_SRID}) p
+    WHERE i.geom && area.g4326 AND ST_Intersects(area.g4326, i.geom) AND {where}
+    ORDER BY i.id"""
+    params |= {"on": on or flt.end or date.today(), "area_code": province_code or commune_code}
+    df = frame(bind, sql, params)
+    return df[["x", "y"]].to_numpy(dtype="float64").reshape(-1, 2), df["w"].to_numpy(dtype="float64")
+
+
+def silverman_bandwidth(xy: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """ArcGIS's default search radius (metres) for point kernel density."""
+    xy = np.asarray(xy, dtype="float64")
+    w = np.ones(len(xy)) if weights is None else np.asarray(weights, dtype="float64")
+    n = w.sum()
+    if len(xy) < 2 or n <= 0:
+        raise ValueError("need at least 2 points with positive weight for a default bandwidth")
+    centre = (xy * w[:, None]).sum(axis=0) / n
+    d2 = ((xy - centre) ** 2).sum(axis=1)
+    sd = math.sqrt((w * d2).sum() / n)
+    dm = _weighted_median(np.sqrt(d2), w)
+    r = 0.9 * min(sd, math.sqrt(1.0 / math.log(2.0)) * dm) * n ** -0.2
+    if r <= 0:
+        raise ValueError("all points coincide: give bandwidth_m explicitly")
+    return float(r)
+
+
+def _weighted_median(values: np.ndarray, w: np.ndarray) -> float:
+    if np.all(w == w[0]):
+        return float(np.median(values))
+    order = np.argsort(values)
+    cum = np.cumsum(w[order])
+    return float(values[order][np.searchsorted(cum, cum[-1] / 2.0)])
+
+
+def quartic_density(xy: np.ndarray, weights: np.ndarray, bandwidth_m: float,
+                    targets: np.ndarray) -> np.ndarray:
+    """Quartic-kernel density per km^2 at each target (metres)."""
+    targets = np.asarray(targets, dtype="float64").reshape(-1, 2)
+    out = np.zeros(len(targets))
+    if len(xy) == 0 or len(targets) == 0:
+        return out
+    pairs = cKDTree(targets).sparse_distance_matrix(cKDTree(xy), bandwidth_m, output_type="coo_matrix")
+    u2 = (pairs.data / bandwidth_m) ** 2
+    k = 3.0 / math.pi * np.asarray(weights)[pairs.col] * (1.0 - u2) ** 2
+    np.add.at(out, pairs.row, k)
+    return out / bandwidth_m**2 * 1e6
+
+
+def kde_grid(bind: Bind, flt: IncidentFilter = IncidentFilter(), cell_m: float = 100.0,
+             bandwidth_m: float | None = None, province_code: str | None = None,
+             commune_code: str | None = None, on: date | None = None, weight: str | None = None,
+             clip: bool = True, max_cells: int = 4_000_000) -> KdeGrid:
+    """Density on a cell_m grid over the study area's extent; cells outside the area are 0
+    when ``clip``. ``bandwidth_m`` defaults to ``silverman_bandwidth``."""
+    if cell_m <= 0:
+        raise ValueError("cell_m must be > 0")
+    xy, w = incident_points(bind, flt, province_code, commune_code, on, weight)
+    bw = float(bandwidth_m) if bandwidth_m is not None else silverman_bandwidth(xy, w)
+    if bw <= 0:
+        raise ValueError("bandwidth_m must be > 0")
+    with connect(bind) as conn:
+        wkb = conn.execute(text(f"WITH area AS ({area_sql(province_code, commune_code)}) "
+                                "SELECT ST_AsBinary(g) FROM area"),
+                           {"on": on or flt.end or date.today(),
+                            "area_code": province_code or commune_code}).scalar_one()
+    area = shapely.from_wkb(bytes(wkb))
+    minx, miny, maxx, maxy = area.bounds
+    x0, y0 = math.floor(minx / cell_m) * cell_m, math.floor(miny / cell_m) * cell_m
+    nx, ny = int(math.ceil((maxx - x0) / cell_m)), int(math.ceil((maxy - y0) / cell_m))
+    if nx * ny > max_cells:
+        raise ValueError(f"{nx * ny} cells: use a larger cell_m (limit {max_cells})")
+    cx = x0 + (np.arange(nx) + 0.5) * cell_m
+    cy = y0 + (np.arange(ny) + 0.5) * cell_m
+    gx, gy = np.meshgrid(cx, cy)
+    centres = np.column_stack([gx.ravel(), gy.ravel()])
+    dens = quartic_density(xy, w, bw, centres)
+    if clip:
+        shapely.prepare(area)
+        dens[~shapely.contains_xy(area, centres[:, 0], centres[:, 1])] = 0.0
+    return KdeGrid(float(cell_m), bw, x0, y0, dens.reshape(ny, nx), len(xy), bytes(wkb))
+
+
+def _cell_polygons(grid: KdeGrid, rows: np.ndarray, cols: np.ndarray) -> list[shapely.Polygon]:
+    x = grid.x0 + cols * grid.cell_m
+    y = grid.y0 + rows * grid.cell_m
+    return list(shapely.box(x, y, x + grid.cell_m, y + grid.cell_m))
+
+
+def _geojson_4326(geom: shapely.Geometry) -> dict[str, Any]:
+    tr = _to_4326()
+    g = shapely.transform(geom, lambda c: np.column_stack(tr.transform(c[:, 0], c[:, 1])))
+    return shapely.geometry.mapping(shapely.set_precision(g, 1e-7))
+
+
+def grid_cells_geojson(grid: KdeGrid) -> dict[str, Any]:
+    """Non-zero cells as GeoJSON polygons (EPSG:4326) with ``density`` per km^2."""
+    rows, cols = np.nonzero(grid.density > 0)
+    x = grid.x0 + cols * grid.cell_m
+    y = grid.y0 + rows * grid.cell_m
+    s = grid.cell_m
+    # corners of every cell in one vectorised transform: SW, SE, NE, NW
+    cx = np.column_stack([x, x + s, x + s, x]).ravel()
+    cy = np.column_stack([y, y, y + s, y + s]).ravel()
+    lon, lat = _to_4326().transform(cx, cy)
+    lon = np.round(np.asarray(lon), 7).reshape(-1, 4)
+    lat = np.round(np.asarray(lat), 7).reshape(-1, 4)
+    feats = []
+    for k in range(len(rows)):
+        ring = [[lon[k, m], lat[k, m]] for m in (0, 1, 2, 3, 0)]
+        feats.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+                      "properties": {"density": float(grid.density[rows[k], cols[k]])}})
+    return {"type": "FeatureCollection", "features": feats,
+            "bandwidth_m": grid.bandwidth_m, "cell_m": grid.cell_m, "n_points": grid.n_points}
+
+
+def class_breaks(values: np.ndarray, classes: int, method: str) -> np.ndarray:
+    """Upper bounds of ``classes`` bands over positive values: 'quantile' or 'equal' breaks."""
+    v = np.asarray(values, dtype="float64")
+    v = v[v > 0]
+    if classes < 1:
+        raise ValueError("classes must be >= 1")
+    if len(v) == 0:
+        return np.array([])
+    if method == "quantile":
+        breaks = np.quantile(v, np.linspace(0, 1, classes + 1)[1:])
+    elif method == "equal":
+        breaks = np.linspace(0, v.max(), classes + 1)[1:]
+    else:
+        raise ValueError("method must be 'quantile' or 'equal'")
+    return np.unique(breaks)
+
+
+def grid_contours_geojson(grid: KdeGrid, classes: int = 5, method: str = "quantile") -> dict[str, Any]:
+    """Cells dissolved into density bands (lower, upper] as MultiPolygons in EPSG:4326."""
+    breaks = class_breaks(grid.density, classes, method)
+    feats = []
+    lower = 0.0
+    for band, upper in enumerate(breaks, start=1):
+        rows, cols = np.nonzero((grid.density > lower) & (grid.density <= upper))
+        if len(rows):
+            merged = shapely.coverage_union_all(_cell_polygons(grid, rows, cols))
+            feats.append({"type": "Feature", "geometry": _geojson_4326(merged),
+                          "properties": {"band": band, "lower": lower, "upper": float(upper),
+                                         "cells": int(len(rows))}})
+        lower = float(upper)
+    return {"type": "FeatureCollection", "features": feats, "method": method,
+            "bandwidth_m": grid.bandwidth_m, "cell_m": grid.cell_m}
+
+
+def grid_png(grid: KdeGrid, xy: np.ndarray | None = None, weights: np.ndarray | None = None,
+             max_pixels: int = 1024) -> tuple[bytes, list[list[float]]]:
+    """A PNG in EPSG:3857 (Web Mercator) pixels for Leaflet ``L.imageOverlay(url, bounds)``,
+    with ``bounds`` = [[south, west], [north, east]] in EPSG:4326. Each pixel holds the
+    density at its centre: recomputed from the points when given (exact), else the value of
+    the grid cell it falls in. Transparent where the density is zero."""
+    to_merc = Transformer.from_crs(pinned(METRIC_SRID), "EPSG:3857", always_xy=True)
+    from_merc = Transformer.from_crs("EPSG:3857", pinned(METRIC_SRID), always_xy=True)
+    minx, miny, maxx, maxy = grid.bounds_m
+    ex, ey = to_merc.transform([minx, maxx, minx, maxx], [miny, miny, maxy, maxy])
+    mx0, mx1, my0, my1 = min(ex), max(ex), min(ey), max(ey)
+    scale = max(mx1 - mx0, my1 - my0) / max_pixels
+    width, height = max(1, round((mx1 - mx0) / scale)), max(1, round((my1 - my0) / scale))
+    px = mx0 + (np.arange(width) + 0.5) * (mx1 - mx0) / width
+    py = my1 - (np.arange(height) + 0.5) * (my1 - my0) / height  # row 0 = north
+    gx, gy = np.meshgrid(px, py)
+    mx, my = from_merc.transform(gx.ravel(), gy.ravel())
+    if xy is not None:
+        w = np.ones(len(xy)) if weights is None else weights
+        dens = quartic_density(xy, w, grid.bandwidth_m, np.column_stack([mx, my]))
+        if grid.area_wkb is not None:
+            area = shapely.from_wkb(grid.area_wkb)
+            dens[~shapely.contains_xy(area, mx, my)] = 0.0
+    else:
+        ny, nx = grid.density.shape
+        c = np.floor((np.asarray(mx) - grid.x0) / grid.cell_m).astype(int)
+        r = np.floor((np.asarray(my) - grid.y0) / grid.cell_m).astype(int)
+        inside = (c >= 0) & (c < nx) & (r >= 0) & (r < ny)
+        dens = np.zeros(len(c))
+        dens[inside] = grid.density[r[inside], c[inside]]
+    img = _colourise(dens.reshape(height, width), float(grid.density.max()))
+    buf = io.BytesIO()
+    Image.fromarray(img, "RGBA").save(buf, format="PNG", optimize=True)
+    to_lonlat = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
+    lon, lat = to_lonlat.transform([mx0, mx1], [my0, my1])
+    return buf.getvalue(), [[lat[0], lon[0]], [lat[1], lon[1]]]
+
+
+def _colourise(d: np.ndarray, vmax: float) -> np.ndarray:
+    """Yellow -> red ramp, alpha rising with density, fully transparent at zero."""
+    t = np.clip(d / vmax, 0.0, 1.0) if vmax > 0 else np.zeros_like(d)
+    rgba = np.zeros(d.shape + (4,), dtype=np.uint8)
+    rgba[..., 0] = 255
+    rgba[..., 1] = (230 * (1.0 - t)).astype(np.uint8)
+    rgba[..., 2] = (60 * (1.0 - t)).astype(np.uint8)
+    rgba[..., 3] = np.where(d > 0, 60 + 180 * t, 0).astype(np.uint8)
+    return rgba

@@ -1,0 +1,93 @@
+"""Kernel density: the bandwidth rule and the kernel by hand, then grids/contours/PNG in the DB."""
+
+from __future__ import annotations
+
+import io
+import math
+from datetime import date
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from geo.filters import IncidentFilter
+from geo.kde import (
+    class_breaks,
+    grid_cells_geojson,
+    grid_contours_geojson,
+    grid_png,
+    incident_points,
+    kde_grid,
+    quartic_density,
+    silverman_bandwidth,
+)
+
+YEAR = IncidentFilter(date(2026, 1, 1), date(2026, 12, 31))
+
+
+def test_bandwidth_by_hand():
+    # three points at (0,0) and one at (300,0): mean centre (75,0); distances 75,75,75,225
+    # SD = sqrt((3*75^2 + 225^2)/4) = 129.90; Dm = 75; sqrt(1/ln2)*75 = 90.08 < SD
+    xy = np.array([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [300.0, 0.0]])
+    expected = 0.9 * math.sqrt(1 / math.log(2)) * 75.0 * 4 ** -0.2
+    assert silverman_bandwidth(xy) == pytest.approx(expected)
+    assert expected == pytest.approx(61.45, abs=0.01)
+    # square corners: SD = Dm = 141.42, SD is the smaller term
+    sq = np.array([[-100.0, -100.0], [100.0, -100.0], [-100.0, 100.0], [100.0, 100.0]])
+    assert silverman_bandwidth(sq) == pytest.approx(0.9 * math.hypot(100, 100) * 4 ** -0.2)
+    with pytest.raises(ValueError):
+        silverman_bandwidth(np.zeros((3, 2)))
+
+
+def test_quartic_kernel_by_hand_and_integrates_to_n():
+    pts = np.array([[0.0, 0.0]])
+    # at 50 m with r = 100 m: 3/pi * (1 - 0.25)^2 / 100^2 per m^2 = 53.71 per km^2
+    d = quartic_density(pts, np.ones(1), 100.0, np.array([[50.0, 0.0], [100.0, 0.0], [0.0, 0.0]]))
+    assert d[0] == pytest.approx(3 / math.pi * 0.5625 / 1e4 * 1e6)
+    assert d[1] == 0.0 and d[2] == pytest.approx(3 / math.pi / 1e4 * 1e6)
+    g = np.arange(-120, 120, 2.0) + 1.0
+    gx, gy = np.meshgrid(g, g)
+    two = np.array([[0.0, 0.0], [10.0, 5.0]])
+    total = quartic_density(two, np.array([1.0, 2.0]), 100.0, np.column_stack([gx.ravel(), gy.ravel()]))
+    assert total.sum() * 4.0 / 1e6 == pytest.approx(3.0, rel=2e-3)  # weights 1 + 2
+
+
+def test_class_breaks():
+    v = np.array([0, 1, 2, 3, 4, 0], dtype=float)
+    assert class_breaks(v, 2, "equal").tolist() == [2.0, 4.0]
+    assert class_breaks(v, 4, "quantile").tolist() == [1.75, 2.5, 3.25, 4.0]
+    with pytest.raises(ValueError):
+        class_breaks(v, 3, "jenks")
+
+
+def test_grid_contours_png_on_commune(site_engine, site):
+    from analytics.test_hotspots import _plant
+
+    _plant(site_engine, site)
+    xy, w = incident_points(site_engine, YEAR, commune_code=site.commune_code)
+    grid = kde_grid(site_engine, YEAR, cell_m=100, commune_code=site.commune_code)
+    assert grid.n_points == len(xy) and grid.bandwidth_m == pytest.approx(silverman_bandwidth(xy))
+    r, c = np.unravel_index(np.argmax(grid.density), grid.density.shape)
+    peak = (grid.x0 + (c + 0.5) * 100, grid.y0 + (r + 0.5) * 100)
+    assert math.hypot(peak[0] - (site.cx + 500), peak[1] - (site.cy + 500)) < 400
+    fixed = kde_grid(site_engine, YEAR, cell_m=100, bandwidth_m=800, commune_code=site.commune_code)
+    assert fixed.bandwidth_m == 800
+
+    cells = grid_cells_geojson(grid)
+    assert len(cells["features"]) == int((grid.density > 0).sum())
+    lon, lat = cells["features"][0]["geometry"]["coordinates"][0][0]
+    assert 105 < lon < 108 and 20 < lat < 22
+
+    bands = grid_contours_geojson(grid, classes=4, method="quantile")
+    assert 1 <= len(bands["features"]) <= 4
+    assert sum(f["properties"]["cells"] for f in bands["features"]) == len(cells["features"])
+    assert [f["properties"]["band"] for f in bands["features"]] == sorted(
+        f["properties"]["band"] for f in bands["features"])
+
+    png, bounds = grid_png(grid, xy, w, max_pixels=256)
+    img = Image.open(io.BytesIO(png))
+    assert img.mode == "RGBA" and max(img.size) == 256
+    alpha = np.asarray(img)[..., 3]
+    assert (alpha == 0).any() and (alpha > 0).any()
+    (south, west), (north, east) = bounds
+    assert south < north and west < east
