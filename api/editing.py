@@ -12,7 +12,6 @@ types built inside the route factories.)
 
 import datetime as dt
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
@@ -21,6 +20,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 from sqlalchemy import Connection, text
 
+from antt.crs import METRIC_SRID
 from api.audit import record
 from api.deps import Principal, get_conn, get_principal
 from api.problems import Problem, field_error
@@ -591,14 +591,12 @@ def _add_rating_route(router: APIRouter) -> None:
                          responses=problem_responses(401, 403, 404, 422))
 
 
-NearbyFn = Callable[..., Any]
-
-
 def make_router() -> APIRouter:
     router = APIRouter()
     for spec in EDITABLES.values():
         _add_collection_routes(router, spec)
     _add_rating_route(router)
+    _add_nearby_route(router)
     return router
 
 
@@ -613,7 +611,7 @@ def _add_nearby_route(router: APIRouter) -> None:
                conn: Connection = Depends(get_conn)) -> dict[str, Any]:
         row = load_row(conn, spec, fid)
         _row_scope(principal, row)
-        return uncovered_near(conn, row, radius, on or today_vn())
+        return uncovered_near(conn, row, radius, on or today_vn(), principal)
 
     router.add_api_route("/collections/launch_points/items/{fid}/nearby-uncovered", nearby,
                          methods=["GET"], tags=["editing"],
@@ -621,7 +619,33 @@ def _add_nearby_route(router: APIRouter) -> None:
                          responses=problem_responses(401, 403, 404, 422))
 
 
-def uncovered_near(conn: Connection, row: dict[str, Any], radius: float, on: dt.date) -> dict[str, Any]:
-    from geo import coverage  # noqa: PLC0415 - Helper C's module; see geo/README.md
+def uncovered_near(conn: Connection, row: dict[str, Any], radius: float, on: dt.date,
+                   principal: Principal) -> dict[str, Any]:
+    """Villages not covered on ``on`` (geo.coverage's rule and ranking) within ``radius`` metres
+    of the launch point (EPSG:3405), nearest first; incident counts follow the privacy rules."""
+    from api.analytics import clean, geometries, suppress_small
+    from geo import coverage
 
-    return coverage.uncovered_near(conn, row["id"], radius_m=radius, on_date=on)
+    commune = principal.scope_code if principal.scope_level == "commune" else None
+    province = None if commune else row["province_code"]
+    df = coverage.uncovered_villages(conn, on, province_code=province, commune_code=commune)
+    ids = [int(x) for x in df["id"]]
+    near = conn.execute(text(f"""
+        WITH lp AS (SELECT ST_Transform(COALESCE(t.geom, ST_PointOnSurface(v.geom)), {METRIC_SRID}) AS p
+                    FROM launch_point t LEFT JOIN admin_unit v ON v.id = t.village_id WHERE t.id = :id)
+        SELECT u.id, ST_Distance(ST_Transform(u.geom, {METRIC_SRID}), lp.p) AS distance_m
+        FROM admin_unit u, lp
+        WHERE u.id = ANY(:ids) AND ST_DWithin(ST_Transform(u.geom, {METRIC_SRID}), lp.p, :r)
+        ORDER BY 2, u.code"""), {"id": row["id"], "ids": ids, "r": radius}).all()
+    distance = {r.id: r.distance_m for r in near}
+    records = [{k: clean(v) for k, v in rec.items()} for rec in df.to_dict("records")
+               if int(rec["id"]) in distance]
+    for rec in records:
+        rec["distance_m"] = round(distance[int(rec["id"])], 1)
+    records.sort(key=lambda r: (r["distance_m"], r["code"]))
+    records = suppress_small(records, principal)
+    geoms = geometries(conn, [int(r["id"]) for r in records], 20.0)
+    features = [{"type": "Feature", "id": r["code"], "geometry": geoms.get(int(r["id"])), "properties": r}
+                for r in records]
+    return {"type": "FeatureCollection", "features": features, "numberReturned": len(features),
+            "launch_point": row["id"], "radius_m": radius, "date": on.isoformat()}
