@@ -1,0 +1,68 @@
+"""Incident clusters: DBSCAN in metres with ST_ClusterDBSCAN, next to the data.
+
+Public function
+---------------
+``incident_clusters(bind, flt, eps_m=200, min_points=5, province_code=None, commune_code=None,
+hull='convex', concave_ratio=0.5, on=None)`` -> DataFrame (cluster, count, youth, first_id,
+first_at, last_at, area_m2, geometry GeoJSON in EPSG:4326)
+
+Deterministic: the window is ``ORDER BY id``, so border points shared by two clusters always go
+the same way, and clusters are numbered by their smallest incident id. Hulls of clusters whose
+points are collinear or coincide (a line or a point) are buffered by eps/2 so every cluster is
+a polygon on the map; ``area_m2`` is the hull's area in EPSG:3405.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from antt.crs import METRIC_SRID
+from geo._db import Bind, frame
+from geo.filters import IncidentFilter
+from geo.grid import area_sql
+
+
+def incident_clusters(bind: Bind, flt: IncidentFilter = IncidentFilter(), eps_m: float = 200.0,
+                      min_points: int = 5, province_code: str | None = None,
+                      commune_code: str | None = None, hull: str = "convex",
+                      concave_ratio: float = 0.5, on: date | None = None) -> pd.DataFrame:
+    """DBSCAN clusters of the filtered incidents inside a province or commune."""
+    if eps_m <= 0 or min_points < 1:
+        raise ValueError("eps_m must be > 0 and min_points >= 1")
+    if hull not in ("convex", "concave"):
+        raise ValueError("hull must be 'convex' or 'concave'")
+    if not 0 < concave_ratio <= 1:
+        raise ValueError("concave_ratio must be within (0, 1]")
+    hull_sql = ("ST_ConvexHull(ST_Collect(g))" if hull == "convex"
+                else "ST_ConcaveHull(ST_Collect(g), :ratio)")
+    where, params = flt.sql("i")
+    sql = f"""
+    WITH area AS MATERIALIZED ({area_sql(province_code, commune_code)}),
+    p AS (
+        SELECT i.id, i.occurred_at, i.youth_involved, ST_Transform(i.geom, {METRIC_SRID}) AS g
+        FROM incident i, area
+        WHERE i.geom && area.g4326 AND ST_Intersects(area.g4326, i.geom) AND {where}
+    ),
+    labelled AS (
+        SELECT p.*, ST_ClusterDBSCAN(g, eps := :eps, minpoints := :minpts) OVER (ORDER BY id) AS cid
+        FROM p
+    ),
+    hulls AS (
+        SELECT cid, count(*) AS count, count(*) FILTER (WHERE youth_involved) AS youth,
+               min(id) AS first_id, min(occurred_at) AS first_at, max(occurred_at) AS last_at,
+               {hull_sql} AS h
+        FROM labelled WHERE cid IS NOT NULL GROUP BY cid
+    ),
+    poly AS (
+        SELECT *, CASE WHEN ST_Dimension(h) < 2 THEN ST_Buffer(h, :eps / 2.0, 8) ELSE h END AS hp
+        FROM hulls
+    )
+    SELECT row_number() OVER (ORDER BY first_id) AS cluster, count, youth, first_id, first_at, last_at,
+           ST_Area(hp) AS area_m2, ST_AsGeoJSON(ST_Transform(hp, 4326), 6)::json AS geometry
+    FROM poly ORDER BY first_id
+    """
+    params |= {"eps": float(eps_m), "minpts": int(min_points), "ratio": float(concave_ratio),
+               "on": on or flt.end or date.today(), "area_code": province_code or commune_code}
+    return frame(bind, sql, params)
