@@ -37,6 +37,8 @@ UNITS_PRE2025 = "pre2025_units_dvhcvn/vn_units_pre2025_20250301.csv"
 COMMUNES_2009 = "pre2025_communes_2009_censusVN2009/vn_communes_2009_censusVN2009.geojson.gz"
 COMMUNES_2009_HAIDUONG = "pre2025_communes_2009_censusVN2009/haiduong_communes_2009_censusVN2009.geojson"
 DISTRICTS_PRE2025 = "pre2025_units_dvhcvn/vn_districts_gischinhphu.geojson.gz"
+DISTRICTS_PRE2025_HAIDUONG = "pre2025_units_dvhcvn/haiduong_districts_gischinhphu.geojson"
+PROVINCES_PRE2025 = "pre2025_units_dvhcvn/vn_provinces_gischinhphu.geojson.gz"
 
 
 def read_vector(path: Path | str, **kw) -> gpd.GeoDataFrame:
