@@ -1,0 +1,140 @@
+"""Vector tiles: decoded with mapbox_vector_tile and counted against PostGIS."""
+
+from __future__ import annotations
+
+import math
+
+import mapbox_vector_tile
+import pytest
+from sqlalchemy import text
+
+from antt.db import get_engine
+from api.deps import Principal
+from layers.catalogue import CATALOGUE
+from layers.sql import LayerQuery
+from layers.tiles import BUFFER, EXTENT, TileTooLarge, build_tile, tile_width_m
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 1 << z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+def scalar(query: str, **params):
+    with get_engine().connect() as conn:
+        return conn.execute(text(query), params).scalar_one()
+
+
+def first_point() -> tuple[float, float]:
+    with get_engine().connect() as conn:
+        return tuple(conn.execute(text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM admin_unit "
+            "WHERE level = 'commune' ORDER BY code LIMIT 1) x")).one())
+
+
+def decode(resp) -> dict:
+    return mapbox_vector_tile.decode(resp.content)
+
+
+def test_commune_tile_holds_every_commune_it_touches(layer_client, make_user):
+    h = make_user("viewer")
+    lon, lat = first_point()
+    z = 9
+    x, y = tile_of(lon, lat, z)
+    resp = layer_client.get(f"/collections/communes/tiles/WebMercatorQuad/{z}/{x}/{y}", headers=h)
+    assert resp.status_code == 200
+    assert resp.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    features = decode(resp)["communes"]["features"]
+    margin = tile_width_m(z) / EXTENT * BUFFER
+    expected = scalar(
+        "SELECT count(*) FROM admin_unit WHERE level = 'commune' AND ST_Intersects("
+        "ST_Transform(geom, 3857), ST_Expand(ST_TileEnvelope(:z, :x, :y), :m))", z=z, x=x, y=y, m=margin)
+    assert len(features) == expected == int(resp.headers["X-Tile-Features"])
+    assert expected > 10  # a z9 tile over Hải Phòng holds many communes
+    assert {"code", "name", "kind"} <= set(features[0]["properties"])
+    assert len(resp.content) <= 500_000
+
+
+def test_etag_304_cache_control_and_204(layer_client, make_user):
+    h = make_user("viewer")
+    lon, lat = first_point()
+    x, y = tile_of(lon, lat, 10)
+    url = f"/collections/communes/tiles/WebMercatorQuad/10/{x}/{y}"
+    first = layer_client.get(url, headers=h)
+    etag = first.headers["etag"]
+    assert first.headers["cache-control"].startswith("private")
+    again = layer_client.get(url, headers=h | {"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    other = layer_client.get(url, headers=h | {"If-None-Match": '"something-else"'})
+    assert other.status_code == 200 and other.headers["etag"] == etag
+    px, py = tile_of(-150.0, 10.0, 10)  # the Pacific: nothing of ours there
+    empty = layer_client.get(f"/collections/communes/tiles/WebMercatorQuad/10/{px}/{py}", headers=h)
+    assert empty.status_code == 204 and empty.content == b""
+    bad = layer_client.get("/collections/communes/tiles/WebMercatorQuad/3/9/1", headers=h)
+    assert bad.status_code == 404 and bad.headers["content-type"].startswith("application/problem+json")
+
+
+def test_incident_points_for_police_hexagons_for_others(layer_client, make_user):
+    lon, lat = first_point()
+    z = 14
+    x, y = tile_of(lon, lat, z)
+    police = layer_client.get(f"/collections/incidents/tiles/WebMercatorQuad/{z}/{x}/{y}",
+                              headers=make_user("police"))
+    points = decode(police)["incidents"]["features"]
+    margin = tile_width_m(z) / EXTENT * BUFFER
+    expected = scalar("SELECT count(*) FROM incident WHERE ST_Intersects(ST_Transform(geom, 3857), "
+                      "ST_Expand(ST_TileEnvelope(:z, :x, :y), :m))", z=z, x=x, y=y, m=margin)
+    assert len(points) == expected >= 7  # at least the first commune's 7, all within ~60 m
+    assert points[0]["geometry"]["type"] == "Point"
+    viewer = make_user("viewer")
+    hexes = layer_client.get(f"/collections/incident_hexagons/tiles/WebMercatorQuad/{z}/{x}/{y}",
+                             headers=viewer)
+    cells = decode(hexes)["incident_hexagons"]["features"]
+    assert cells and all(c["properties"]["count"] >= 3 for c in cells)
+    assert sum(c["properties"]["count"] for c in cells) <= expected
+    assert layer_client.get(f"/collections/incidents/tiles/WebMercatorQuad/{z}/{x}/{y}",
+                            headers=viewer).status_code == 403
+
+
+def test_tilejson(layer_client, make_user):
+    body = layer_client.get("/collections/models/tilejson.json", headers=make_user("viewer")).json()
+    assert body["tilejson"] == "3.0.0"
+    assert body["tiles"][0].endswith("/collections/models/tiles/WebMercatorQuad/{z}/{x}/{y}")
+    assert body["vector_layers"][0]["id"] == "models"
+    assert body["vector_layers"][0]["fields"]["rating"] == "String"
+    minx, miny, maxx, maxy = body["bounds"]
+    assert 105 < minx <= maxx < 108 and 20 < miny <= maxy < 22  # the models' extent
+
+
+def _query(layer_id: str) -> LayerQuery:
+    return LayerQuery(CATALOGUE[layer_id], Principal("t", "admin"))
+
+
+def test_heavy_polygon_tile_is_simplified_not_cut(layer_client):
+    lon, lat = first_point()
+    x, y = tile_of(lon, lat, 8)
+    with get_engine().connect() as conn:
+        full = build_tile(conn, _query("communes"), 8, x, y)
+        assert full.generalisation == "none"
+        lighter = build_tile(conn, _query("communes"), 8, x, y, max_bytes=len(full.data) - 1)
+    assert len(lighter.data) < len(full.data)
+    assert lighter.generalisation.startswith("simplified")
+    assert lighter.features == full.features
+    assert len(mapbox_vector_tile.decode(lighter.data)["communes"]["features"]) == full.features
+
+
+def test_heavy_point_tile_becomes_counts_that_add_up(layer_client):
+    lon, lat = first_point()
+    x, y = tile_of(lon, lat, 12)
+    with get_engine().connect() as conn:
+        full = build_tile(conn, _query("incidents"), 12, x, y)
+        assert full.features >= 7
+        aggregated = build_tile(conn, _query("incidents"), 12, x, y, max_bytes=len(full.data) - 1)
+        assert aggregated.generalisation == "aggregated"
+        cells = mapbox_vector_tile.decode(aggregated.data)["incidents"]["features"]
+        assert sum(c["properties"]["count"] for c in cells) == aggregated.features == full.features
+        assert all(c["properties"]["aggregated"] for c in cells)
+        with pytest.raises(TileTooLarge):
+            build_tile(conn, _query("incidents"), 12, x, y, max_bytes=5)
