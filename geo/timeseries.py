@@ -37,7 +37,8 @@ def _units_sql(level: str, province_code: str | None, commune_code: str | None) 
                        " AND code = :commune_code AND valid_from <= :on"
                        " AND (valid_to IS NULL OR :on < valid_to))")
     return f"""SELECT u.id, u.code, u.name FROM admin_unit u
-        WHERE u.level = '{level}' AND u.valid_from <= :on AND (u.valid_to IS NULL OR :on < u.valid_to){scope}"""
+        WHERE u.level = '{level}' AND u.valid_from <= :on
+          AND (u.valid_to IS NULL OR :on < u.valid_to){scope}"""
 
 
 def _check(flt: IncidentFilter, level: str) -> None:
@@ -57,7 +58,8 @@ def monthly_series(bind: Bind, flt: IncidentFilter, level: str = "commune",
     sql = f"""
     WITH u AS MATERIALIZED ({_units_sql(level, province_code, commune_code)}),
     months AS (SELECT generate_series(date_trunc('month', CAST(:s AS date)),
-                                      date_trunc('month', CAST(:e AS date)), interval '1 month')::date AS month),
+                                      date_trunc('month', CAST(:e AS date)),
+                                      interval '1 month')::date AS month),
     counts AS (
         SELECT i.{col} AS unit_id,
                date_trunc('month', i.occurred_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS month,

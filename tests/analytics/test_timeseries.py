@@ -44,7 +44,8 @@ def test_last_year_in_an_old_commune_is_rolled_up_by_lineage(site_engine, site):
     with site_engine.begin() as conn:
         old = conn.execute(text("""
             INSERT INTO admin_unit (level, code, name, name_search, valid_from, valid_to)
-            VALUES ('commune', '99001', 'Xã Cũ', 'xa cu', '2000-01-01', '2025-07-01') RETURNING id""")).scalar_one()
+            VALUES ('commune', '99001', 'Xã Cũ', 'xa cu', '2000-01-01', '2025-07-01')
+            RETURNING id""")).scalar_one()
         conn.execute(text("""
             INSERT INTO unit_lineage (old_level, old_code, new_level, new_code, merge_type, area_share)
             VALUES ('commune', '99001', 'commune', :new, 'partial', 0.25),
@@ -52,7 +53,8 @@ def test_last_year_in_an_old_commune_is_rolled_up_by_lineage(site_engine, site):
         for _ in range(4):
             conn.execute(text("""
                 INSERT INTO incident (category_code, occurred_at, commune_id, geom)
-                VALUES ('crime/theft', '2025-03-03 09:00+07', :old, ST_SetSRID(ST_MakePoint(106.5, 20.8), 4326))"""),
+                VALUES ('crime/theft', '2025-03-03 09:00+07', :old,
+                        ST_SetSRID(ST_MakePoint(106.5, 20.8), 4326))"""),
                 {"old": old})
     row = same_period_last_year(site_engine, PERIOD, "commune", commune_code=site.commune_code).iloc[0]
     # this period: E1, E2, E3, E5; last year: E4 had no 2025 commune (before 1 July 2025), and
