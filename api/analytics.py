@@ -21,10 +21,11 @@ import json
 import math
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlencode
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import Connection, text
 
@@ -359,3 +360,188 @@ def hotspots(unit: str = Query("hex", pattern="^(hex|village)$"),
                                          "province": province, "commune": commune,
                                          "start": str(flt.start), "end": str(flt.end),
                                          "category": flt.category, "youth": flt.youth})
+
+
+# --- heatmap (kernel density) ------------------------------------------------------------------
+
+class HeatmapParams:
+    """Where and how finely: a province, a commune or a bbox (lon/lat); cell and bandwidth in metres."""
+
+    def __init__(
+        self,
+        bbox: str | None = Query(None, max_length=200, description="minx,miny,maxx,maxy (lon/lat)"),
+        province: str | None = Query(None, max_length=10, pattern=r"^\d+$"),
+        commune: str | None = Query(None, max_length=10, pattern=r"^\d+$"),
+        cell: float = Query(250, ge=25, le=20_000, description="Ô lưới (m) / grid cell (m)"),
+        bandwidth: float | None = Query(None, gt=0, le=50_000,
+                                        description="Bán kính nhân / kernel radius (m); default Silverman"),
+        weight: str | None = Query(None, pattern="^(deaths|injuries|casualties)$"),
+        classes: int = Query(5, ge=1, le=12), method: str = Query("quantile", pattern="^(quantile|equal)$"),
+        date: dt.date | None = Query(None, description="Units valid on / ranh giới ngày"),
+    ) -> None:
+        self.bbox_text, self.province, self.commune = bbox, province, commune
+        self.cell, self.bandwidth, self.weight = cell, bandwidth, weight
+        self.classes, self.method, self.date = classes, method, date
+        self.bbox = parse_bbox(bbox) if bbox else None
+
+
+def parse_bbox(value: str) -> tuple[float, float, float, float]:
+    try:
+        minx, miny, maxx, maxy = (float(v) for v in value.split(","))
+    except ValueError as exc:
+        raise bad("bbox", "phải là minx,miny,maxx,maxy", "must be minx,miny,maxx,maxy") from exc
+    if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)) or minx >= maxx or miny >= maxy \
+            or minx < 100 or maxx > 120 or miny < 4 or maxy > 25:
+        raise bad("bbox", "không hợp lệ hoặc ngoài Việt Nam", "invalid or outside Vietnam")
+    return minx, miny, maxx, maxy
+
+
+MAX_KDE_CELLS = 1_000_000
+
+
+def kde_for(conn: Connection, principal: Principal, hp: HeatmapParams, flt: IncidentFilter):
+    """(KdeGrid, xy, weights, notes): the density grid over the study area.
+
+    Non-police roles: the cell and the bandwidth are at least settings.min_public_hex_m, and the
+    incidents are first counted on squares of that size, squares with fewer than
+    settings.suppress_below incidents dropped, and the kernel run on the square centres — so the
+    surface carries no more than the public aggregate does (a density peak cannot point at a
+    household)."""
+    from geo import kde
+
+    s = get_settings()
+    public = not principal.sees_points
+    if public:
+        min_cell(principal, "cell", hp.cell)
+        if hp.bandwidth is not None:
+            min_cell(principal, "bandwidth", hp.bandwidth)
+    province, commune = resolve_area(conn, principal, hp.province, hp.commune)
+    on = hp.date or flt.end or today_vn()
+    if hp.bbox is not None:
+        minx, miny, maxx, maxy = hp.bbox
+        area_sql = f"SELECT ST_Transform(ST_MakeEnvelope({minx!r}, {miny!r}, {maxx!r}, {maxy!r}, 4326), " \
+                   f"{METRIC_SRID}) AS g"
+        params: dict[str, Any] = {}  # the account's scope (or chosen unit) still bounds the data below
+    else:
+        require_area(province, commune)
+        area_sql = (f"SELECT ST_Transform(geom, {METRIC_SRID}) AS g FROM admin_unit WHERE level = :lvl "
+                    "AND code = :code AND valid_from <= :on AND (valid_to IS NULL OR :on < valid_to) "
+                    "ORDER BY valid_from DESC LIMIT 1")
+        params = {"lvl": "commune" if commune else "province", "code": commune or province, "on": on}
+    wkb = conn.execute(text(f"WITH a AS ({area_sql}) SELECT ST_AsBinary(ST_Segmentize(g, 1000)) FROM a"),
+                       params).scalar()
+    if wkb is None:
+        raise Problem(404, "Không tìm thấy vùng", "Study area not found",
+                      [field_error("commune" if commune else "province", "không tồn tại", "unknown")])
+    import shapely
+
+    area = shapely.from_wkb(bytes(wkb))
+    where, fparams = flt.sql("i")
+    scope_sql = ""
+    scope_params: dict[str, Any] = {}
+    if province or commune:
+        scope_sql = (" AND i.commune_id IN (SELECT id FROM admin_unit WHERE level = 'commune' AND "
+                     + ("code = :sc_commune)" if commune else "province_code = :sc_province)"))
+        scope_params = {"sc_commune": commune, "sc_province": province}
+    wexpr = kde.WEIGHTS[hp.weight] if hp.weight else "1"
+    reach = hp.bandwidth or 20_000.0  # points this far outside the area still spread density into it
+    base = (f"FROM incident i, LATERAL ST_Transform(i.geom, {METRIC_SRID}) p "
+            f"WHERE i.geom && ST_Transform(ST_Expand(ST_GeomFromWKB(:area, {METRIC_SRID}), :reach), 4326) "
+            f"AND {where}{scope_sql}")
+    qparams = {**fparams, **scope_params, "area": bytes(wkb), "reach": reach}
+    notes: dict[str, Any] = {}
+    if public:
+        sq = max(s.min_public_hex_m, hp.cell)
+        rows = conn.execute(text(
+            f"SELECT (floor(ST_X(p) / :sq) + 0.5) * :sq AS x, (floor(ST_Y(p) / :sq) + 0.5) * :sq AS y, "
+            f"sum({wexpr})::float8 AS w, count(*) AS n {base} GROUP BY 1, 2 HAVING count(*) >= :k"),
+            {**qparams, "sq": sq, "k": s.suppress_below}).all()
+        notes = {"aggregated_to_m": sq, "squares_under_suppression_limit_dropped": True}
+    else:
+        rows = conn.execute(text(f"SELECT ST_X(p) AS x, ST_Y(p) AS y, ({wexpr})::float8 AS w {base}"),
+                            qparams).all()
+    xy = np.array([[r.x, r.y] for r in rows], dtype="float64").reshape(-1, 2)
+    w = np.array([r.w for r in rows], dtype="float64")
+    if hp.bandwidth is not None:
+        bw = hp.bandwidth
+    else:
+        try:
+            bw = kde.silverman_bandwidth(xy, w)
+        except ValueError as exc:
+            raise Problem(422, f"Không đủ điểm để tự chọn bán kính: {exc}",
+                          f"Too few incidents for a default bandwidth: {exc}; give 'bandwidth'",
+                          [field_error("bandwidth", "cần nhập", "required here")]) from exc
+        if public and bw < s.min_public_hex_m:
+            notes["bandwidth_raised_from_m"] = bw
+            bw = s.min_public_hex_m
+    minx, miny, maxx, maxy = area.bounds
+    cell = hp.cell
+    x0, y0 = math.floor(minx / cell) * cell, math.floor(miny / cell) * cell
+    nx, ny = int(math.ceil((maxx - x0) / cell)), int(math.ceil((maxy - y0) / cell))
+    if nx * ny > MAX_KDE_CELLS:
+        raise Problem(413, f"{nx * ny} ô lưới; hãy tăng 'cell' hoặc thu hẹp vùng",
+                      f"{nx * ny} grid cells; use a larger 'cell' or a smaller area",
+                      [field_error("cell", "quá nhỏ cho vùng này", "too small for this area")],
+                      limit=MAX_KDE_CELLS)
+    gx, gy = np.meshgrid(x0 + (np.arange(nx) + 0.5) * cell, y0 + (np.arange(ny) + 0.5) * cell)
+    centres = np.column_stack([gx.ravel(), gy.ravel()])
+    dens = kde.quartic_density(xy, w, bw, centres)
+    shapely.prepare(area)
+    dens[~shapely.contains_xy(area, centres[:, 0], centres[:, 1])] = 0.0
+    grid = kde.KdeGrid(float(cell), float(bw), x0, y0, dens.reshape(ny, nx), len(xy), bytes(wkb))
+    return grid, xy, w, notes
+
+
+class HeatmapJson(BaseModel):
+    png_url: str
+    bounds: list[float]
+    bandwidth_m: float
+    cell_m: float
+    n_points: int
+    notes: dict[str, Any] = {}
+
+
+def _png(conn: Connection, principal: Principal, hp: HeatmapParams, flt: IncidentFilter):
+    from geo import kde
+
+    grid, xy, w, notes = kde_for(conn, principal, hp, flt)
+    # Police get pixels recomputed from the points; other roles the grid (already aggregated).
+    png, ((south, west), (north, east)) = kde.grid_png(grid, xy if principal.sees_points else None,
+                                                        w if principal.sees_points else None)
+    return png, [west, south, east, north], grid, notes
+
+
+@router.get("/heatmap", responses={**responses(401, 403, 404, 413, 422),
+                                   200: {"content": {"application/geo+json": {}, "image/png": {}},
+                                         "description": "GeoJSON cells/contours, or a PNG"}},
+            summary="Bản đồ nhiệt KDE / kernel density heatmap (geojson | contours | png)")
+def heatmap(format: str = Query("geojson", pattern="^(geojson|contours|png)$"),
+            hp: HeatmapParams = Depends(), period: PeriodParams = Depends(),
+            principal: Principal = Depends(get_principal), conn: Connection = Depends(get_conn)):
+    from fastapi.responses import JSONResponse, Response
+
+    from geo import kde
+
+    flt = period.filter(conn)
+    if format == "png":
+        png, bounds, grid, notes = _png(conn, principal, hp, flt)
+        return Response(png, media_type="image/png",
+                        headers={"X-Bounds": ",".join(f"{v:.7f}" for v in bounds),
+                                 "X-Bandwidth-M": f"{grid.bandwidth_m:.1f}", "Cache-Control": "no-store"})
+    grid, _, _, notes = kde_for(conn, principal, hp, flt)
+    body = kde.grid_cells_geojson(grid) if format == "geojson" else \
+        kde.grid_contours_geojson(grid, hp.classes, hp.method)
+    body["notes"] = notes
+    return JSONResponse(clean(body), media_type="application/geo+json")
+
+
+@router.get("/heatmap.json", response_model=HeatmapJson, responses=responses(401, 403, 404, 413, 422),
+            summary="URL và khung của ảnh nhiệt / the PNG heatmap's URL and bounds")
+def heatmap_json(request: Request, hp: HeatmapParams = Depends(), period: PeriodParams = Depends(),
+                 principal: Principal = Depends(get_principal),
+                 conn: Connection = Depends(get_conn)) -> HeatmapJson:
+    flt = period.filter(conn)
+    _, bounds, grid, notes = _png(conn, principal, hp, flt)
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "format"] + [("format", "png")]
+    return HeatmapJson(png_url=f"{request.url_for('heatmap').path}?{urlencode(query)}", bounds=bounds,
+                       bandwidth_m=grid.bandwidth_m, cell_m=grid.cell_m, n_points=grid.n_points, notes=notes)

@@ -3,6 +3,8 @@ small-count suppression for roles that may not see points (checked by hand)."""
 
 from __future__ import annotations
 
+import math
+
 from sqlalchemy import text
 
 from antt.db import get_engine
@@ -140,3 +142,39 @@ def test_hex_hotspots_with_privacy_floor(haiphong_client, make_user):
     assert small.status_code == 403 and small.json()["errors"][0]["field"] == "cell"
     noarea = haiphong_client.get("/analytics/hotspots", headers=make_user("police"))
     assert noarea.status_code == 422 and noarea.json()["errors"][0]["field"] == "province"
+
+
+def test_heatmap_formats_and_privacy(haiphong_client, make_user):
+    c1 = _largest_commune()
+    _incidents_at(c1, 12)
+    _incidents_at(c1, 2, away_m=1100)
+    police = make_user("police")
+    base = {"commune": c1, "cell": 250, "bandwidth": 600, "start": "2025-01-01", "end": "2025-12-31"}
+    r = haiphong_client.get("/analytics/heatmap", params=base, headers=police)
+    assert r.status_code == 200, r.text
+    cells = r.json()
+    assert cells["bandwidth_m"] == 600 and cells["n_points"] == 14 and cells["features"]
+    # The densest cell is the one holding the 12 incidents: 12 x 3/pi / r^2 per km^2 at d ~ 0.
+    peak = max(f["properties"]["density"] for f in cells["features"])
+    assert 0.8 * 12 * 3 / math.pi / 0.36 <= peak <= 12 * 3 / math.pi / 0.36
+    r = haiphong_client.get("/analytics/heatmap", params={**base, "format": "png"}, headers=police)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content[:4] == b"\x89PNG"
+    minx, miny, maxx, maxy = (float(v) for v in r.headers["X-Bounds"].split(","))
+    assert 105 < minx < maxx < 108 and 19 < miny < maxy < 22
+    meta = haiphong_client.get("/analytics/heatmap.json", params=base, headers=police).json()
+    assert meta["png_url"].startswith("/analytics/heatmap?") and "format=png" in meta["png_url"]
+    assert haiphong_client.get(meta["png_url"], headers=police).content[:4] == b"\x89PNG"
+    contours = haiphong_client.get("/analytics/heatmap", params={**base, "format": "contours"},
+                                   headers=police)
+    assert contours.status_code == 200 and contours.json()["features"][0]["properties"]["band"] >= 1
+
+    viewer = make_user("viewer")
+    assert haiphong_client.get("/analytics/heatmap", params={**base, "bandwidth": 100},
+                               headers=viewer).status_code == 403
+    assert haiphong_client.get("/analytics/heatmap", params={**base, "cell": 100},
+                               headers=viewer).status_code == 403
+    public = haiphong_client.get("/analytics/heatmap", params=base, headers=viewer).json()
+    # The 2 incidents 1.1 km away are below the suppression limit: only the group of 12 remains.
+    assert public["n_points"] == 1 and public["notes"]["aggregated_to_m"] == 250
+    bad = haiphong_client.get("/analytics/heatmap", params={"bbox": "1,2,3"}, headers=police)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "bbox"
