@@ -363,8 +363,9 @@ INCIDENT_HEXAGONS = Layer(
     source="",  # built per request by layers.sql.hexagon_source (cell size, filters)
     properties=(Prop("cell_m", "integer", "Cạnh lục giác (m)", "Hexagon size (m)"),
                 Prop("count", "integer", "Số vụ việc", "Incidents", in_tiles=True)),
-    scope_province=_POINT_SCOPE_PROVINCE.replace("t.", "i."),
-    scope_commune=_POINT_SCOPE_COMMUNE.replace("t.", "i."),
+    # Applied to the raw incident table (alias i) before the points are binned.
+    scope_province=f"i.commune_id IN {_COMMUNES_OF_PROVINCE}",
+    scope_commune=f"i.commune_id IN {_COMMUNE_OF_SCOPE}",
     time_field="occurred_at",
     style={"color_by": "count", "ramp": COUNT_RAMP, "fill_opacity": 0.6},
     legend=(_COUNT_LEGEND[1],), min_zoom=6, max_zoom=18, counts_incidents=True,

@@ -236,5 +236,7 @@ def test_scope_filters_every_layer(layer_client, make_user):
     assert [f["properties"]["code"] for f in provinces["features"]] == ["31"]
     police = make_user("police", "commune", c2)
     assert layer_client.get("/collections/incidents/items", headers=police).json()["numberMatched"] == 2
+    cells = layer_client.get("/collections/incident_hexagons/items", headers=police).json()["features"]
+    assert sum(f["properties"]["count"] for f in cells) == 2  # only the scoped commune's points
     hp = make_user("viewer", "province", "31")
     assert layer_client.get("/collections/models/items", headers=hp).json()["numberMatched"] == 5
