@@ -545,3 +545,77 @@ def heatmap_json(request: Request, hp: HeatmapParams = Depends(), period: Period
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "format"] + [("format", "png")]
     return HeatmapJson(png_url=f"{request.url_for('heatmap').path}?{urlencode(query)}", bounds=bounds,
                        bandwidth_m=grid.bandwidth_m, cell_m=grid.cell_m, n_points=grid.n_points, notes=notes)
+
+
+# --- DBSCAN clusters -----------------------------------------------------------------------------
+
+def coarsen_hull(geometry: dict[str, Any], grid_m: float) -> dict[str, Any]:
+    """A hull whose vertices (which are incident points) are snapped to a grid_m grid in
+    EPSG:3405, so a non-police map shows the cluster's extent, not where its members are."""
+    import shapely
+    from pyproj import Transformer
+
+    from antt.crs import pinned
+
+    fwd = Transformer.from_crs("EPSG:4326", pinned(METRIC_SRID), always_xy=True)
+    back = Transformer.from_crs(pinned(METRIC_SRID), "EPSG:4326", always_xy=True)
+
+    def via(tr: Transformer):
+        return lambda c: np.column_stack(tr.transform(c[:, 0], c[:, 1]))
+
+    metric = shapely.transform(shapely.geometry.shape(geometry), via(fwd))
+    snapped = shapely.set_precision(metric, grid_m, mode="pointwise").convex_hull
+    if snapped.area == 0:  # collapsed to a grid node or a line: one grid cell around it
+        snapped = snapped.buffer(grid_m / 2.0, cap_style="square", join_style="mitre")
+    out = shapely.transform(snapped, via(back))
+    return shapely.geometry.mapping(shapely.set_precision(out, 1e-7))
+
+
+@router.get("/clusters", response_model=FeatureCollection, responses=responses(401, 403, 404, 422),
+            summary="Cụm vụ việc DBSCAN (đường bao) / DBSCAN incident clusters as hulls")
+def clusters(eps: float = Query(200, gt=0, le=10_000, description="Bán kính / eps (m)"),
+             min_points: int = Query(5, ge=1, le=10_000),
+             hull: str = Query("convex", pattern="^(convex|concave)$"),
+             concave_ratio: float = Query(0.5, gt=0, le=1),
+             date: dt.date | None = Query(None, description="Units valid on / ranh giới ngày"),
+             province: str | None = Query(None, max_length=10, pattern=r"^\d+$"),
+             commune: str | None = Query(None, max_length=10, pattern=r"^\d+$"),
+             period: PeriodParams = Depends(),
+             principal: Principal = Depends(get_principal),
+             conn: Connection = Depends(get_conn)) -> FeatureCollection:
+    from geo.clusters import incident_clusters
+
+    s = get_settings()
+    public = not principal.sees_points
+    if public and min_points < s.suppress_below:
+        raise Problem(403, f"min_points tối thiểu {s.suppress_below} với vai trò '{principal.role}'",
+                      f"min_points must be at least {s.suppress_below} for role '{principal.role}'",
+                      [field_error("min_points", f"tối thiểu {s.suppress_below}",
+                                   f"at least {s.suppress_below}")])
+    flt = period.filter(conn)
+    province, commune = resolve_area(conn, principal, province, commune)
+    require_area(province, commune)
+    try:
+        df = incident_clusters(conn, flt, eps_m=eps, min_points=min_points, province_code=province,
+                               commune_code=commune, hull=hull, concave_ratio=concave_ratio,
+                               on=date or flt.end or today_vn())
+    except ValueError as exc:
+        raise _geo_value_error(exc) from exc
+    features = []
+    for rec in df.to_dict("records"):
+        props = {"cluster_id": clean(rec["cluster"]), "count": clean(rec["count"]),
+                 "youth": clean(rec["youth"]), "area_m2": clean(rec["area_m2"])}
+        geometry = rec["geometry"]
+        if public:
+            if props["count"] < s.suppress_below:
+                continue
+            geometry = coarsen_hull(geometry, s.min_public_hex_m)
+            suppress_small([props], principal, counts=("youth",), derived=())
+        else:
+            props.update(first_id=clean(rec["first_id"]), first_at=clean(rec["first_at"]),
+                         last_at=clean(rec["last_at"]))
+        features.append({"type": "Feature", "geometry": geometry, "properties": props})
+    return FeatureCollection(features=features, numberReturned=len(features),
+                             parameters={"eps": eps, "min_points": min_points, "hull": hull,
+                                         "province": province, "commune": commune,
+                                         "coarsened_to_m": s.min_public_hex_m if public else None})

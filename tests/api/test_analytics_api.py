@@ -178,3 +178,30 @@ def test_heatmap_formats_and_privacy(haiphong_client, make_user):
     assert public["n_points"] == 1 and public["notes"]["aggregated_to_m"] == 250
     bad = haiphong_client.get("/analytics/heatmap", params={"bbox": "1,2,3"}, headers=police)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "bbox"
+
+
+def test_clusters_police_exact_hulls_public_coarse(haiphong_client, make_user):
+    c1 = _largest_commune()
+    with get_engine().begin() as conn:  # 4 incidents on a 40 m square: one cluster
+        conn.execute(text(
+            "INSERT INTO incident (category_code, occurred_at, geom) SELECT 'crime/theft', "
+            "'2025-08-01 10:00+07', ST_Transform(ST_Translate(p, dx, dy), 4326) "
+            "FROM (SELECT ST_Transform(ST_PointOnSurface(geom), 3405) p FROM admin_unit "
+            "WHERE level = 'commune' AND code = :c) s, "
+            "(VALUES (0, 0), (40, 0), (0, 40), (40, 40)) d(dx, dy)"),
+            {"c": c1})
+        corners = conn.execute(text(
+            "SELECT ST_X(geom), ST_Y(geom) FROM incident ORDER BY id")).all()
+    params = {"commune": c1, "eps": 100, "min_points": 3}
+    police = haiphong_client.get("/analytics/clusters", params=params, headers=make_user("police")).json()
+    assert police["numberReturned"] == 1 and police["features"][0]["properties"]["count"] == 4
+    ring = {tuple(round(v, 6) for v in c) for c in police["features"][0]["geometry"]["coordinates"][0]}
+    assert {(round(x, 6), round(y, 6)) for x, y in corners} == ring
+    viewer = make_user("viewer")
+    public = haiphong_client.get("/analytics/clusters", params=params, headers=viewer).json()
+    feature = public["features"][0]
+    assert "first_id" not in feature["properties"] and feature["properties"]["cluster_id"] == 1
+    coarse = {tuple(round(v, 6) for v in c) for c in feature["geometry"]["coordinates"][0]}
+    assert not coarse & {(round(x, 6), round(y, 6)) for x, y in corners}  # no vertex is an incident
+    r = haiphong_client.get("/analytics/clusters", params={**params, "min_points": 2}, headers=viewer)
+    assert r.status_code == 403 and r.json()["errors"][0]["field"] == "min_points"
