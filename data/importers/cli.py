@@ -113,3 +113,71 @@ _point_command("models", "Mô hình ANTT / security models (external_id, type_co
 _point_command("fire-groups", "Tổ liên gia PCCC / fire-safety groups (external_id, name, households)")
 _point_command("institutions", "Cơ quan, doanh nghiệp, trường học / institutions (kind, name, year)")
 _point_command("launch-points", "Điểm phát động / launch points (name, theme, launch_date, ...)")
+
+
+@app.command("boundaries")
+def boundaries(
+    file: Path = typer.Argument(None, help="2025: sapnhap commune file (default: full resolution"
+                                           "); pre2025: the GSO code list CSV"),
+    era: str = typer.Option("2025", "--era", help="2025 | pre2025"),
+    province: str = typer.Option(None, "--province", help="Only this province code (e.g. 31)"),
+    provinces_file: Path = typer.Option(None, "--provinces", help="Province polygons"),
+    districts_file: Path = typer.Option(None, "--districts", help="pre2025: district polygons"),
+    communes_2009: Path = typer.Option(None, "--communes-2009",
+                                       help="pre2025: 2009 commune polygons (censusVN2009)"),
+    dry_run: bool = DryOpt, report: Path = ReportOpt, database_url: str = DbOpt,
+) -> None:
+    """Ranh giới hành chính / administrative units of one era (2025 or pre2025)."""
+    from data.boundaries.load import import_boundaries
+
+    eng = engine_for(database_url)
+    try:
+        with console.status("Đang nạp ranh giới / loading boundaries"):
+            result = import_boundaries(eng, era, file, province_code=province, dry_run=dry_run,
+                                       provinces_path=provinces_file,
+                                       districts_path=districts_file,
+                                       communes_2009_path=communes_2009)
+    finally:
+        eng.dispose()
+    show(result, report)
+
+
+@app.command("lineage")
+def lineage(
+    file: Path = typer.Argument(None, help="old_to_new_communes_2025.csv (default: shared data)"),
+    dry_run: bool = DryOpt, report: Path = ReportOpt, database_url: str = DbOpt,
+) -> None:
+    """Ánh xạ đơn vị cũ -> mới 1/7/2025 / old -> new units, with area shares."""
+    from data.boundaries.lineage import import_lineage
+
+    eng = engine_for(database_url)
+    try:
+        with console.status("Đang nạp ánh xạ / loading lineage"):
+            result = import_lineage(eng, file, dry_run=dry_run)
+    finally:
+        eng.dispose()
+    show(result, report)
+
+
+@app.command("villages")
+def villages(file: Path = FileArg, crs: str = CrsOpt, mapping: list[str] = MapOpt,
+             dry_run: bool = DryOpt, report: Path = ReportOpt, sheet: str = SheetOpt,
+             encoding: str = EncOpt, database_url: str = DbOpt) -> None:
+    """Thôn, tổ dân phố / villages: polygons, or centre points -> Voronoi cells in the commune."""
+    from data.importers.core import ImportOptions, parse_mapping
+    from data.importers.villages import import_villages
+
+    try:
+        maps = parse_mapping(mapping)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    eng = engine_for(database_url)
+    try:
+        with console.status("Đang nạp thôn / loading villages"):
+            result = import_villages(eng, file, ImportOptions(crs=crs, mapping=maps,
+                                                              dry_run=dry_run, sheet=sheet,
+                                                              encoding=encoding))
+    finally:
+        eng.dispose()
+    show(result, report)
