@@ -1,0 +1,196 @@
+"""Analytics on country-sized data: coverage, Gi*, KDE (and DBSCAN, emerging hot spots).
+
+Data: all 3,321 communes of 2025 (full resolution), ~36,500 generated villages (11 per commune,
+Voronoi cells, ``data.demo``), 1,000,000 incidents over 3 years, in a throwaway embedded cluster
+(fsync off). Set ANTT_BENCH_HOME=/some/dir to keep the cluster and reuse the data next run.
+
+Targets (issue 3): coverage for every commune < 2 s; Gi* for one province-year on 250 m
+hexagons < 1 s, with the speed ratio against esda on the same cells and weights; KDE for one
+commune-year < 0.5 s; peak memory of each < 2 GB.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import os
+import resource
+import statistics
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+UNTIL = dt.date(2026, 10, 31)
+YEAR_START = dt.date(2025, 11, 1)
+INCIDENTS = int(os.environ.get("ANTT_BENCH_INCIDENTS", 1_000_000))
+VILLAGES_PER_COMMUNE = 11
+
+
+def _build(engine: Engine, url: str) -> None:
+    from antt.migrate import upgrade
+    from data.boundaries.load import load_2025
+    from data.demo.generate import EXISTING, generate
+
+    t = time.perf_counter()
+    upgrade(url)
+    load_2025(engine)
+    print(f"  boundaries loaded in {time.perf_counter() - t:.0f} s")
+    t = time.perf_counter()
+    res = generate(engine, EXISTING, incidents=INCIDENTS, villages_per_commune=VILLAGES_PER_COMMUNE,
+                   years=3, until=UNTIL, password_for=lambda role: f"bench-{role}")
+    print(f"  demo generated in {time.perf_counter() - t:.0f} s: {res.counts}")
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+        conn.execute(text("CREATE TABLE bench_ready (at timestamptz DEFAULT now())"))
+        conn.execute(text("INSERT INTO bench_ready DEFAULT VALUES"))
+
+
+def _ready(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return bool(conn.execute(text("SELECT to_regclass('bench_ready') IS NOT NULL")).scalar_one())
+
+
+def timed(fn: Callable[[], Any], repeat: int = 3) -> tuple[Any, float, float]:
+    """(result, first run s, median of the warm runs s)."""
+    times = []
+    out = None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return out, times[0], statistics.median(times[1:]) if repeat > 1 else times[0]
+
+
+def peak_mb(fn: Callable[[], Any]) -> float:
+    """Peak Python-side allocation (numpy included) during one call, in MB."""
+    gc.collect()
+    tracemalloc.start()
+    fn()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / 1e6
+
+
+def _measure(engine: Engine) -> None:
+    import numpy as np
+    from esda.getisord import G_Local
+    from libpysal.weights import WSP
+
+    from geo.clusters import incident_clusters
+    from geo.coverage import commune_coverage, village_coverage
+    from geo.emerging import emerging_hotspots
+    from geo.filters import IncidentFilter
+    from geo.getis_ord import gi_star
+    from geo.hotspots import hex_hotspots, neighbours
+    from geo.kde import grid_png, incident_points, kde_grid
+
+    year = IncidentFilter(YEAR_START, UNTIL)
+    with engine.connect() as conn:
+        sizes = conn.execute(text("""
+            SELECT (SELECT count(*) FROM admin_unit WHERE level = 'commune') AS communes,
+                   (SELECT count(*) FROM admin_unit WHERE level = 'village') AS villages,
+                   (SELECT count(*) FROM security_model) AS models,
+                   (SELECT count(*) FROM incident) AS incidents""")).one()
+        province = conn.execute(text("""
+            SELECT c.province_code, count(*) FROM incident i JOIN admin_unit c ON c.id = i.commune_id
+            WHERE i.occurred_at >= :s AND i.occurred_at < :e
+            GROUP BY 1 ORDER BY 2 DESC LIMIT 1"""), {"s": YEAR_START, "e": UNTIL}).one()
+        commune = conn.execute(text("""
+            SELECT c.code, count(*) FROM incident i JOIN admin_unit c ON c.id = i.commune_id
+            WHERE i.occurred_at >= :s AND i.occurred_at < :e
+            GROUP BY 1 ORDER BY 2 DESC LIMIT 1"""), {"s": YEAR_START, "e": UNTIL}).one()
+    print(f"data: {sizes.communes:,} communes, {sizes.villages:,} villages, {sizes.models:,} models, "
+          f"{sizes.incidents:,} incidents")
+    rows = []
+
+    def report(name: str, target: float | None, first: float, warm: float, mem: float, extra: str = ""):
+        ok = "" if target is None else ("OK " if warm < target else "SLOW ")
+        tgt = f"(target < {target} s)" if target else ""
+        rows.append(name)
+        print(f"{ok}{name}: first {first:.3f} s, warm {warm:.3f} s {tgt}; peak Python memory {mem:.0f} MB"
+              f"{'; ' + extra if extra else ''}")
+
+    # 1. coverage of every commune (and every village)
+    cov, first, warm = timed(lambda: commune_coverage(engine, UNTIL, radius_m=500))
+    report(f"coverage, all {len(cov):,} communes (R = 500 m)", 2.0, first, warm,
+           peak_mb(lambda: commune_coverage(engine, UNTIL, radius_m=500)),
+           f"{int(cov['covered'].sum()):,} covered")
+    vc, first, warm = timed(lambda: village_coverage(engine, UNTIL))
+    report(f"coverage, all {len(vc):,} villages", None, first, warm,
+           peak_mb(lambda: village_coverage(engine, UNTIL)), f"{int(vc['covered'].sum()):,} covered")
+
+    # 2. Gi* for one province-year on 250 m hexagons, end to end, then ours vs esda
+    pcode = province.province_code
+    hs, first, warm = timed(lambda: hex_hotspots(engine, 250, year, province_code=pcode, with_geometry=False))
+    report(f"Gi* province {pcode} year ({province.count:,} incidents, {len(hs):,} hexagons of 250 m, "
+           "SQL counts + weights + Gi*)", 1.0, first, warm,
+           peak_mb(lambda: hex_hotspots(engine, 250, year, province_code=pcode, with_geometry=False)),
+           f"{int((hs['bin'] == 3).sum())} hexagons at +3")
+    xy = hs[["x", "y"]].to_numpy()
+    y = hs["count"].to_numpy(float)
+    band = np.sqrt(3) * 250 * 1.01
+    w, _, t_w = timed(lambda: neighbours(xy, band, None))
+    _, _, t_ours = timed(lambda: gi_star(y, w), repeat=5)
+    W = WSP(w).to_W(silence_warnings=True)
+    theirs, _, t_esda = timed(lambda: G_Local(y, W, transform="B", star=True, permutations=0), repeat=3)
+    diff = float(np.abs(gi_star(y, w).z - theirs.Zs).max())
+    print(f"   weights (cKDTree, {w.nnz:,} links) {t_w * 1000:.1f} ms; Gi* ours {t_ours * 1000:.1f} ms vs "
+          f"esda G_Local {t_esda * 1000:.1f} ms on the same cells and weights: {t_esda / t_ours:.1f}x "
+          f"faster; max |z diff| {diff:.2e}")
+
+    # 3. KDE for one commune-year (100 m cells, default bandwidth) and its PNG
+    ccode = commune.code
+
+    def kde() -> Any:
+        return kde_grid(engine, year, cell_m=100, commune_code=ccode)
+
+    grid, first, warm = timed(kde)
+    report(f"KDE commune {ccode} year ({grid.n_points:,} incidents, {grid.density.size:,} cells of 100 m, "
+           f"bandwidth {grid.bandwidth_m:.0f} m)", 0.5, first, warm, peak_mb(kde))
+    xyk, wk = incident_points(engine, year, commune_code=ccode)
+    _, first, warm = timed(lambda: grid_png(grid, xyk, wk, max_pixels=1024))
+    report("KDE PNG 1024 px (Web Mercator, exact per pixel)", None, first, warm,
+           peak_mb(lambda: grid_png(grid, xyk, wk, max_pixels=1024)))
+
+    # extras: DBSCAN and emerging hot spots on the same province-year
+    cl, first, warm = timed(lambda: incident_clusters(engine, year, eps_m=150, min_points=10,
+                                                      province_code=pcode), repeat=2)
+    report(f"DBSCAN province {pcode} year (eps 150 m, min 10)", None, first, warm, 0.0, f"{len(cl)} clusters")
+    em, first, warm = timed(lambda: emerging_hotspots(engine, year, cell_m=500, province_code=pcode),
+                            repeat=2)
+    cats = em["category"].value_counts().to_dict()
+    report(f"emerging hot spots province {pcode}, 12 months, 500 m", None, first, warm, 0.0, str(cats))
+    print(f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB "
+          "(all of the above, Python side; PostgreSQL runs in its own processes)")
+
+
+def main() -> None:
+    from antt.cluster import EmbeddedCluster
+    from antt.db import make_engine
+
+    keep = os.environ.get("ANTT_BENCH_HOME")
+    home = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="antt-bench-analytics-"))
+    home.mkdir(parents=True, exist_ok=True)
+    cluster = EmbeddedCluster(home=home, fast=True, dbname="antt_bench")
+    url = cluster.up()
+    engine = make_engine(url, connect_args={"options": "-c jit=off"})
+    try:
+        if not _ready(engine):
+            print(f"building the data in {home} (once; set ANTT_BENCH_HOME to keep it) ...")
+            _build(engine, url)
+        _measure(engine)
+    finally:
+        engine.dispose()
+        if keep:
+            cluster.down()
+        else:
+            cluster.destroy()
+
+
+if __name__ == "__main__":
+    main()
