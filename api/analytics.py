@@ -336,7 +336,7 @@ def hotspots(unit: str = Query("hex", pattern="^(hex|village)$"),
     flt = period.filter(conn)
     province, commune = resolve_area(conn, principal, province, commune)
     require_area(province, commune)
-    on = date or flt.end or today_vn()
+    on = date or today_vn()  # the current map: incidents of any period fall in it
     try:
         if unit == "hex":
             df = hs.hex_hotspots(conn, cell, flt, province, commune, band_m=band, k=k, fdr=fdr, on=on)
@@ -416,7 +416,7 @@ def kde_for(conn: Connection, principal: Principal, hp: HeatmapParams, flt: Inci
         if hp.bandwidth is not None:
             min_cell(principal, "bandwidth", hp.bandwidth)
     province, commune = resolve_area(conn, principal, hp.province, hp.commune)
-    on = hp.date or flt.end or today_vn()
+    on = hp.date or today_vn()
     if hp.bbox is not None:
         minx, miny, maxx, maxy = hp.bbox
         area_sql = f"SELECT ST_Transform(ST_MakeEnvelope({minx!r}, {miny!r}, {maxx!r}, {maxy!r}, 4326), " \
@@ -598,7 +598,7 @@ def clusters(eps: float = Query(200, gt=0, le=10_000, description="Bán kính / 
     try:
         df = incident_clusters(conn, flt, eps_m=eps, min_points=min_points, province_code=province,
                                commune_code=commune, hull=hull, concave_ratio=concave_ratio,
-                               on=date or flt.end or today_vn())
+                               on=date or today_vn())
     except ValueError as exc:
         raise _geo_value_error(exc) from exc
     features = []
@@ -619,3 +619,152 @@ def clusters(eps: float = Query(200, gt=0, le=10_000, description="Bán kính / 
                              parameters={"eps": eps, "min_points": min_points, "hull": hull,
                                          "province": province, "commune": commune,
                                          "coarsened_to_m": s.min_public_hex_m if public else None})
+
+
+# --- time: trends, same period last year, emerging hot spots -------------------------------------
+
+def _period_or(flt: IncidentFilter, start: dt.date, end: dt.date) -> IncidentFilter:
+    """The filter with its missing ends filled in (documented defaults, echoed in the answer)."""
+    return IncidentFilter(start=flt.start or start, end=flt.end or end, category=flt.category,
+                          youth=flt.youth)
+
+
+def _year_to_date(flt: IncidentFilter) -> IncidentFilter:
+    end = flt.end or today_vn()
+    try:
+        return _period_or(flt, dt.date(end.year, 1, 1), end)
+    except ValueError as exc:
+        raise bad("start", "sau end", str(exc)) from exc
+
+
+class TrendOut(BaseModel):
+    level: str
+    months: list[str]
+    series: list[dict[str, Any]]
+    total: list[float | None]
+    parameters: dict[str, Any] = {}
+
+
+@router.get("/trends", response_model=TrendOut, responses=responses(401, 403, 404, 422),
+            summary="Số vụ theo tháng / monthly incident counts per commune or village")
+def trends(level: str = Query("commune", pattern="^(commune|village)$"),
+           code: str | None = Query(None, max_length=10, pattern=r"^\d+$",
+                                    description="Mã xã (level=commune: that commune; village: its villages)"),
+           province: str | None = Query(None, max_length=10, pattern=r"^\d+$"),
+           period: PeriodParams = Depends(),
+           principal: Principal = Depends(get_principal),
+           conn: Connection = Depends(get_conn)) -> TrendOut:
+    """Default period: the 12 calendar months ending with the current one."""
+    from geo.timeseries import monthly_series
+
+    today = today_vn()
+    first = dt.date(today.year - 1, today.month, 1) + dt.timedelta(days=32)
+    flt = period.filter(conn)
+    try:
+        flt = _period_or(flt, first.replace(day=1), today)
+    except ValueError as exc:
+        raise bad("start", "sau end", str(exc)) from exc
+    province, commune = resolve_area(conn, principal, province, code)
+    require_area(province, commune)
+    df = monthly_series(conn, flt, level, province_code=province, commune_code=commune, on=today_vn())
+    months = sorted({m.isoformat()[:7] for m in df["month"]})
+    series = []
+    for (code_, name), grp in df.groupby(["code", "name"], sort=True):
+        counts = [clean(v) for v in grp.sort_values("month")["count"]]
+        series.append({"code": code_, "name": name, "counts": counts})
+    totals = [float(sum(s["counts"][k] for s in series)) for k in range(len(months))]
+    if not principal.sees_points:
+        limit = get_settings().suppress_below
+        for s in series:
+            s["suppressed"] = any(0 < c < limit for c in s["counts"])
+            s["counts"] = [None if 0 < c < limit else c for c in s["counts"]]
+        totals = [None if 0 < t < limit else t for t in totals]
+    return TrendOut(level=level, months=months, series=series, total=totals,
+                    parameters={"start": str(flt.start), "end": str(flt.end), "category": flt.category,
+                                "youth": flt.youth, "province": province, "commune": commune})
+
+
+class SamePeriodOut(BaseModel):
+    level: str
+    rows: list[dict[str, Any]]
+    this_period: float | None
+    last_year: float | None
+    change: float | None
+    change_pct: float | None
+    parameters: dict[str, Any] = {}
+
+
+@router.get("/same-period", response_model=SamePeriodOut, responses=responses(401, 403, 404, 422),
+            summary="So với cùng kỳ năm trước / against the same period last year")
+def same_period(level: str = Query("commune", pattern="^(province|commune|village)$"),
+                code: str | None = Query(None, max_length=10, pattern=r"^\d+$", description="Mã xã"),
+                province: str | None = Query(None, max_length=10, pattern=r"^\d+$"),
+                period: PeriodParams = Depends(),
+                principal: Principal = Depends(get_principal),
+                conn: Connection = Depends(get_conn)) -> SamePeriodOut:
+    """Default period: 1 January to today (year to date). level=province sums the communes."""
+    from geo.timeseries import same_period_last_year
+
+    flt = _year_to_date(period.filter(conn))
+    province, commune = resolve_area(conn, principal, province, code)
+    if province is None and commune is None:
+        if level == "province" or principal.scope_level == "all":
+            raise bad("province", "cần chọn tỉnh hoặc xã", "give a province or a commune")
+    df = same_period_last_year(conn, flt, "village" if level == "village" else "commune",
+                               province_code=province, commune_code=commune, on=today_vn())
+    cur, last = float(df["count"].sum()), float(df["count_last_year"].sum())
+    records = [] if level == "province" else [
+        {"code": r["code"], "name": r["name"], "this_period": clean(r["count"]),
+         "last_year": clean(r["count_last_year"]), "change": clean(r["change"]),
+         "change_pct": clean(r["change_pct"])} for r in df.to_dict("records")]
+    totals = [{"this_period": cur, "last_year": last, "change": cur - last,
+               "change_pct": (cur - last) * 100.0 / last if last else None}]
+    if not principal.sees_points:
+        counts, derived = ("this_period", "last_year"), ("change", "change_pct")
+        records = suppress_small(records, principal, counts, derived)
+        totals = suppress_small(totals, principal, counts, derived)
+    t = totals[0]
+    return SamePeriodOut(level=level, rows=records, this_period=t["this_period"], last_year=t["last_year"],
+                         change=t["change"], change_pct=t["change_pct"],
+                         parameters={"start": str(flt.start), "end": str(flt.end),
+                                     "last_year_start": str(flt.last_year().start),
+                                     "last_year_end": str(flt.last_year().end), "category": flt.category,
+                                     "youth": flt.youth, "province": province, "commune": commune})
+
+
+@router.get("/emerging-hotspots", response_model=FeatureCollection, responses=responses(401, 403, 404, 422),
+            summary="Điểm nóng mới nổi / emerging hot spots (Gi* per step + Mann-Kendall)")
+def emerging(cell: float = Query(500, ge=50, le=20_000, description="Cạnh lục giác (m) / hexagon side"),
+             step: str = Query("month", pattern="^(month|quarter)$"),
+             date: dt.date | None = Query(None, description="Units valid on (default today)"),
+             alpha: float = Query(0.05, gt=0, lt=1),
+             province: str | None = Query(None, max_length=10, pattern=r"^\d+$"),
+             commune: str | None = Query(None, max_length=10, pattern=r"^\d+$"),
+             period: PeriodParams = Depends(),
+             principal: Principal = Depends(get_principal),
+             conn: Connection = Depends(get_conn)) -> FeatureCollection:
+    """Default period: the 12 months ending today."""
+    from geo.emerging import emerging_hotspots
+
+    min_cell(principal, "cell", cell)
+    flt = period.filter(conn)
+    end = flt.end or today_vn()
+    try:
+        flt = _period_or(flt, end - dt.timedelta(days=365), end)
+    except ValueError as exc:
+        raise bad("start", "sau end", str(exc)) from exc
+    province, commune = resolve_area(conn, principal, province, commune)
+    require_area(province, commune)
+    try:
+        df = emerging_hotspots(conn, flt, cell_m=cell, step=step, province_code=province,
+                               commune_code=commune, alpha=alpha, on=date or today_vn())
+    except ValueError as exc:
+        raise _geo_value_error(exc) from exc
+    props = ["i", "j", "category", "trend_z", "trend_p", "hot_steps", "cold_steps", "final_z", "total"]
+    features = [{"type": "Feature", "geometry": rec["geometry"],
+                 "properties": {k: clean(rec[k]) for k in props}} for rec in df.to_dict("records")]
+    for f in features:
+        suppress_small([f["properties"]], principal, counts=("total",), derived=())
+    return FeatureCollection(features=features, numberReturned=len(features),
+                             parameters={"steps": df.attrs.get("steps", []), "cell": cell, "step": step,
+                                         "alpha": alpha, "start": str(flt.start), "end": str(flt.end)})

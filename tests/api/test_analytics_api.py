@@ -205,3 +205,59 @@ def test_clusters_police_exact_hulls_public_coarse(haiphong_client, make_user):
     assert not coarse & {(round(x, 6), round(y, 6)) for x, y in corners}  # no vertex is an incident
     r = haiphong_client.get("/analytics/clusters", params={**params, "min_points": 2}, headers=viewer)
     assert r.status_code == 403 and r.json()["errors"][0]["field"] == "min_points"
+
+
+def _dated(code: str, when: str, n: int) -> None:
+    with get_engine().begin() as conn:
+        conn.execute(text(
+            "INSERT INTO incident (category_code, occurred_at, commune_id, geom) SELECT 'crime/theft', "
+            "CAST(:w AS timestamptz), id, ST_PointOnSurface(geom) FROM admin_unit, generate_series(1, :n) "
+            "WHERE level = 'commune' AND code = :c"), {"c": code, "w": when + " 10:00+07", "n": n})
+
+
+def test_trends_and_same_period(haiphong_client, make_user):
+    c1, c2 = _first_communes()
+    _dated(c1, "2025-08-03", 4)
+    _dated(c1, "2025-09-03", 1)
+    _dated(c1, "2024-08-10", 2)
+    _dated(c2, "2025-08-20", 3)
+    police, viewer = make_user("police"), make_user("viewer")
+    q = {"level": "commune", "code": c1, "start": "2025-07-01", "end": "2025-09-30"}
+    r = haiphong_client.get("/analytics/trends", params=q, headers=police)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["months"] == ["2025-07", "2025-08", "2025-09"]
+    assert body["series"] == [{"code": c1, "name": body["series"][0]["name"], "counts": [0, 4, 1]}]
+    assert haiphong_client.get("/analytics/trends", params=q, headers=viewer).json()["series"][0]["counts"] \
+        == [0, 4, None]
+    sp = {"start": "2025-08-01", "end": "2025-08-31", "province": "31"}
+    r = haiphong_client.get("/analytics/same-period", params={**sp, "level": "province"}, headers=police)
+    assert r.status_code == 200, r.text
+    assert (r.json()["this_period"], r.json()["last_year"]) == (7, 2)
+    rows = haiphong_client.get("/analytics/same-period", params={**sp, "level": "commune"},
+                               headers=viewer).json()["rows"]
+    mine = {row["code"]: row for row in rows}
+    assert mine[c1]["this_period"] == 4 and mine[c1]["last_year"] is None and mine[c1]["change"] is None
+    assert mine[c2]["this_period"] == 3 and mine[c2]["last_year"] == 0
+    r = haiphong_client.get("/analytics/same-period", params={"level": "province"}, headers=police)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "province"
+
+
+def test_emerging_hotspots_shape(haiphong_client, make_user):
+    c1 = _largest_commune()
+    for month in ("2025-03", "2025-04", "2025-05", "2025-06"):
+        with get_engine().begin() as conn:
+            conn.execute(text(
+                "INSERT INTO incident (category_code, occurred_at, geom) SELECT 'crime/theft', "
+                "CAST(:w AS timestamptz), ST_PointOnSurface(geom) FROM admin_unit, generate_series(1, 5) "
+                "WHERE level = 'commune' AND code = :c"), {"c": c1, "w": month + "-10 10:00+07"})
+    q = {"commune": c1, "cell": 500, "start": "2025-03-01", "end": "2025-06-30"}
+    r = haiphong_client.get("/analytics/emerging-hotspots", params=q, headers=make_user("police"))
+    assert r.status_code == 200, r.text
+    feats = r.json()["features"]
+    hot = max(feats, key=lambda f: f["properties"]["total"])["properties"]
+    assert hot["total"] == 20 and hot["hot_steps"] == 4 and hot["category"].endswith("hot")
+    assert r.json()["parameters"]["steps"] == ["2025-03-01", "2025-04-01", "2025-05-01", "2025-06-01"]
+    r = haiphong_client.get("/analytics/emerging-hotspots", params={**q, "cell": 100},
+                            headers=make_user("committee"))
+    assert r.status_code == 403
