@@ -337,3 +337,34 @@ def uncovered_communes(bind: Bind, on: date, rule: CoverageRule = CoverageRule()
     cov = commune_coverage(bind, on, rule, radius_m=radius_m, province_code=province_code)
     unc = cov[~cov["covered"].astype(bool)].reset_index(drop=True)
     return _rank_by_need(bind, unc, "commune_id", period or _default_period(on))
+
+
+# Count columns of commune_coverage that add up across units (shares are recomputed after).
+ADDITIVE = ["villages", "villages_covered", "models_active", "models_qualifying", "rated_tot", "rated_kha",
+            "rated_trung_binh", "rated_yeu", "unrated", "population", "households", "village_population",
+            "population_within_r", "fire_households", "fire_groups", "institutions", "institutions_safe",
+            "institutions_festival"]
+
+
+def commune_coverage_rolled_up(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
+                               radius_m: float = 500.0, province_code: str | None = None) -> pd.DataFrame:
+    """Coverage of the (pre-2025) communes valid on ``on``, rolled up into 2025 communes through
+    ``unit_lineage``: counts are apportioned (partial splits by area_share, see geo.eras.roll_up)
+    and the shares recomputed from the rolled-up counts. ``attrs['unmatched']`` lists old codes
+    without lineage. Area shares are not rolled up (they need the old geometry)."""
+    from geo.eras import roll_up
+
+    cov = commune_coverage(bind, on, rule, radius_m=radius_m, province_code=province_code)
+    old = cov[["code", *ADDITIVE]].copy()
+    for col in ADDITIVE:
+        old[col] = pd.to_numeric(old[col], errors="coerce")
+    rolled_idx = roll_up(bind, old, ADDITIVE)
+    rolled = rolled_idx.reset_index()
+    rolled["covered_share"] = _share(rolled["villages_covered"], rolled["villages"])
+    rolled["covered"] = [s is not None and s >= rule.commune_min_share for s in rolled["covered_share"]]
+    rolled["population_within_r_share"] = _share(rolled["population_within_r"], rolled["village_population"])
+    rolled["fire_household_share"] = _share(rolled["fire_households"], rolled["households"])
+    rolled["institutions_safe_share"] = _share(rolled["institutions_safe"], rolled["institutions"])
+    rolled.attrs["unmatched"] = rolled_idx.attrs["unmatched"]
+    rolled.attrs["as_of"] = on.isoformat()
+    return rolled

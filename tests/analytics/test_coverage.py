@@ -11,6 +11,7 @@ from sqlalchemy import text
 from geo.coverage import (
     CoverageRule,
     commune_coverage,
+    commune_coverage_rolled_up,
     uncovered_communes,
     uncovered_villages,
     village_coverage,
@@ -116,3 +117,30 @@ def test_uncovered_communes(site_engine, site):
     assert top["id"] == site.commune_id or top["incidents_per_1000"] is None
     row = df[df["id"] == site.commune_id].iloc[0]
     assert row["incidents"] == 4  # E1-E3 and E5; E4 is before the 2025 commune existed
+
+
+def test_old_era_rolled_up_into_2025_communes(site_engine, site):
+    with site_engine.begin() as conn:
+        old = conn.execute(text("""
+            INSERT INTO admin_unit (level, code, name, name_search, population, valid_from, valid_to)
+            VALUES ('commune', '77001', 'Xã Cũ', 'xa cu', 900, '2000-01-01', '2025-07-01') RETURNING id""")
+        ).scalar_one()
+        ids = [conn.execute(text("""
+            INSERT INTO admin_unit
+                (level, code, name, name_search, parent_id, population, valid_from, valid_to)
+            VALUES ('village', :c, :c, :c, :p, :pop, '2000-01-01', '2025-07-01') RETURNING id"""),
+            {"c": f"77001{k}", "p": old, "pop": 300 * (k + 1)}).scalar_one() for k in range(2)]
+        mid = conn.execute(text("""
+            INSERT INTO security_model (type_code, name, founded_on, commune_id, village_id, geom)
+            VALUES ('to_tu_quan', 'cũ', '2020-01-01', :c, :v, ST_SetSRID(ST_MakePoint(106.5, 20.8), 4326))
+            RETURNING id"""), {"c": old, "v": ids[0]}).scalar_one()
+        conn.execute(text("INSERT INTO model_rating (model_id, rating, rated_on) "
+                          "VALUES (:m, 'kha', '2021-01-01')"), {"m": mid})
+        conn.execute(text("""
+            INSERT INTO unit_lineage (old_level, old_code, new_level, new_code, merge_type, area_share)
+            VALUES ('commune', '77001', 'commune', :n, 'full', NULL)"""), {"n": site.commune_code})
+    df = commune_coverage_rolled_up(site_engine, date(2024, 6, 1))
+    row = df[df["code"] == site.commune_code].iloc[0]
+    assert (row["villages"], row["villages_covered"], row["models_qualifying"]) == (2, 1, 1)
+    assert row["covered_share"] == pytest.approx(0.5) and not row["covered"]
+    assert df.attrs["unmatched"] == []
