@@ -361,7 +361,7 @@ INCIDENT_HEXAGONS = Layer(
     id="incident_hexagons", vi="Mật độ vụ việc (lục giác)", en="Incident density (hexagons)",
     geometry_type="Polygon", kind="aggregate",
     source="",  # built per request by layers.sql.hexagon_source (cell size, filters)
-    properties=(Prop("cell_m", "integer", "Cạnh lục giác (m)", "Hexagon size (m)"),
+    properties=(Prop("cell_m", "integer", "Cạnh lục giác (m)", "Hexagon size (m)", in_tiles=True),
                 Prop("count", "integer", "Số vụ việc", "Incidents", in_tiles=True)),
     # Applied to the raw incident table (alias i) before the points are binned.
     scope_province=f"i.commune_id IN {_COMMUNES_OF_PROVINCE}",

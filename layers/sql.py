@@ -138,6 +138,13 @@ def source_and_where(q: LayerQuery, *, with_bbox: bool = True) -> tuple[str, lis
         params |= hex_params
     elif layer.counts_incidents and layer.kind == "aggregate":
         inc_parts, inc_params = _incident_filter(q)
+        if q.bbox is not None:
+            # Only incidents inside the units that touch the box can count for them.
+            env, env_params = _envelope(q.bbox)
+            level = "commune" if layer.id.endswith("commune") else "village"
+            inc_parts.append(f"i.geom && (SELECT ST_SetSRID(ST_Extent(b.geom), 4326) FROM admin_unit b "
+                             f"WHERE b.level = '{level}' AND b.geom && {env})")
+            inc_params |= env_params
         source = layer.source.replace("{inc_filter}", " AND ".join(inc_parts) or "TRUE")
         params |= inc_params
     else:

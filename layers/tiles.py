@@ -11,10 +11,12 @@ not ground distance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection, text
 
+from layers.filters import BBox
 from layers.sql import LayerQuery, no_jit, source_and_where
 
 EXTENT = 4096
@@ -38,8 +40,29 @@ class Tile:
     generalisation: str
 
 
+HEX_CELLS_PER_TILE = 40  # hexagon tiles: cells no smaller than a tile's width / 40
+HEX_CELL_LADDER = (250, 500, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000)
+
+
 def tile_width_m(z: int) -> float:
     return WEB_MERCATOR_WIDTH / (1 << z)
+
+
+def tile_bbox(z: int, x: int, y: int) -> BBox:
+    """The tile's bounds in lon/lat."""
+    n = 1 << z
+
+    def lat(row: int) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
+
+    return BBox(x / n * 360 - 180, lat(y + 1), (x + 1) / n * 360 - 180, lat(y))
+
+
+def hex_cell_for_zoom(z: int, requested: int) -> int:
+    """The requested cell, or a coarser one from the ladder so a tile holds ~40 cells across."""
+    wanted = tile_width_m(z) / HEX_CELLS_PER_TILE
+    coarser = next((c for c in HEX_CELL_LADDER if c >= wanted), HEX_CELL_LADDER[-1])
+    return max(requested, coarser)
 
 
 def valid_tile(z: int, x: int, y: int) -> bool:
@@ -94,6 +117,11 @@ def build_tile(conn: Connection, q: LayerQuery, z: int, x: int, y: int,
                max_bytes: int = MAX_TILE_BYTES) -> Tile:
     """The smallest-effort tile under `max_bytes`; raises TileTooLarge if none is."""
     no_jit(conn)
+    if q.layer.kind == "aggregate":
+        # Aggregates are computed for this tile only (the bbox bounds their incident scan).
+        q = replace(q, bbox=tile_bbox(z, x, y))
+        if q.layer.id == "incident_hexagons":
+            q = replace(q, cell_m=hex_cell_for_zoom(z, q.cell_m))
     unit = tile_width_m(z) / EXTENT
     base = {"z": z, "x": x, "y": y, "layer_name": q.layer.id, "margin": unit * BUFFER}
     ladder = TOLERANCE_LADDER if q.layer.geometry_type != "Point" else (None,)

@@ -138,3 +138,19 @@ def test_heavy_point_tile_becomes_counts_that_add_up(layer_client):
         assert all(c["properties"]["aggregated"] for c in cells)
         with pytest.raises(TileTooLarge):
             build_tile(conn, _query("incidents"), 12, x, y, max_bytes=5)
+
+
+def test_tile_bounds_and_hexagon_cells_by_zoom():
+    from layers.tiles import hex_cell_for_zoom, tile_bbox
+
+    world = tile_bbox(0, 0, 0)
+    assert world.minx == -180 and world.maxx == 180
+    assert world.maxy == pytest.approx(85.0511, abs=1e-4) and world.miny == pytest.approx(-85.0511, abs=1e-4)
+    lon, lat = 106.68, 20.86
+    box = tile_bbox(12, *tile_of(lon, lat, 12))
+    assert box.minx <= lon <= box.maxx and box.miny <= lat <= box.maxy
+    # z12 tiles are ~9.8 km wide: 40 cells of 245 m -> the 250 m rung, but never under the request.
+    assert hex_cell_for_zoom(12, 500) == 500
+    assert hex_cell_for_zoom(14, 250) == 250
+    assert hex_cell_for_zoom(9, 500) == 2_000  # ~78 km tile / 40 = 1.96 km
+    assert hex_cell_for_zoom(0, 500) == 64_000

@@ -1,0 +1,112 @@
+"""Feature speed: the whole Hải Phòng commune layer as GeoJSON (goal < 150 ms), and 100
+concurrent clients for 60 s on loopback (p95, errors, the server's peak memory).
+
+Data and servers as in bench_tiles (throwaway cluster with Hải Phòng + demo, or
+ANTT_BENCH_DATABASE_URL; uvicorn, one worker, loopback only). ANTT_BENCH_SECONDS shortens the
+load test for a quick look.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import time
+
+import httpx
+from sqlalchemy import text
+
+from bench.bench_tiles import _engine, bench_database, free_port, our_server, pct, peak_rss_mb, token_for
+
+CLIENTS = 100
+SECONDS = 60.0
+
+
+def commune_layer(base: str, headers: dict[str, str], query: str,
+                  rounds: int = 20) -> tuple[list[float], int]:
+    times, size = [], 0
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+        client.get(f"/collections/communes/items?limit=200{query}")  # warm up
+        for _ in range(rounds):
+            t = time.perf_counter()
+            r = client.get(f"/collections/communes/items?limit=200{query}")
+            times.append(time.perf_counter() - t)
+            r.raise_for_status()
+            size = len(r.content)
+            assert r.json()["numberReturned"] == r.json()["numberMatched"]
+    return times, size
+
+
+def request_mix(extent: tuple[float, float, float, float], rng: random.Random) -> str:
+    """What a map client asks while panning: points in view, aggregates, a page of units."""
+    minx, miny, maxx, maxy = extent
+    x, y = rng.uniform(minx, maxx - 0.05), rng.uniform(miny, maxy - 0.05)
+    bbox = f"{x:.4f},{y:.4f},{x + 0.05:.4f},{y + 0.05:.4f}"
+    return rng.choice([
+        f"/collections/models/items?limit=100&bbox={bbox}",
+        f"/collections/fire_groups/items?limit=100&bbox={bbox}",
+        f"/collections/incident_hexagons/items?limit=200&bbox={bbox}&datetime=2026-01-01/..",
+        f"/collections/communes/items?limit=10&offset={rng.randrange(0, 110)}&simplify=50",
+        f"/collections/villages/items?limit=50&bbox={bbox}&simplify=20",
+    ])
+
+
+async def load_test(base: str, headers: dict[str, str], extent, clients: int, seconds: float):
+    latencies: list[float] = []
+    errors: list[str] = []
+    deadline = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async def client_loop(seed: int, client: httpx.AsyncClient) -> None:
+        rng = random.Random(seed)
+        while time.monotonic() < deadline:
+            path = request_mix(extent, rng)
+            t = time.perf_counter()
+            try:
+                r = await client.get(path)
+                if r.status_code != 200:
+                    errors.append(f"{r.status_code} {path}")
+            except httpx.HTTPError as exc:
+                errors.append(f"{type(exc).__name__} {path}")
+            latencies.append(time.perf_counter() - t)
+
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120, limits=limits) as client:
+        await asyncio.gather(*(client_loop(i, client) for i in range(clients)))
+    return latencies, errors
+
+
+def main() -> None:
+    seconds = float(os.environ.get("ANTT_BENCH_SECONDS", SECONDS))
+    with bench_database() as url:
+        viewer = {"Authorization": f"Bearer {token_for(url, 'viewer')}"}
+        with _engine(url).connect() as conn:
+            extent = tuple(conn.execute(text(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e "
+                "FROM admin_unit WHERE level = 'commune') x")).one())
+            vertices = conn.execute(text(
+                "SELECT sum(ST_NPoints(geom)) FROM admin_unit WHERE level = 'commune'")).scalar_one()
+        port = free_port()
+        with our_server(url, port) as proc:
+            base = f"http://127.0.0.1:{port}"
+            print(f"== the whole Hải Phòng commune layer (114 communes, {vertices:,} vertices) as GeoJSON")
+            for label, query in (("full geometry", ""), ("simplify=50 m", "&simplify=50"),
+                                 ("zoom=10", "&zoom=10")):
+                times, size = commune_layer(base, viewer, query)
+                p50 = statistics.median(times) * 1e3
+                print(f"{label:14s}: p50 {p50:.0f} ms, p95 {pct(times, .95) * 1e3:.0f} ms, "
+                      f"{size / 1e6:.2f} MB ({'OK' if p50 < 150 else 'over'} the 150 ms goal)")
+            print(f"== {CLIENTS} concurrent clients for {seconds:.0f} s (viewer; points, hexagons, units)")
+            started = time.monotonic()
+            latencies, errors = asyncio.run(load_test(base, viewer, extent, CLIENTS, seconds))
+            elapsed = time.monotonic() - started
+            print(f"requests {len(latencies):,} ({len(latencies) / elapsed:.0f}/s), "
+                  f"p50 {statistics.median(latencies) * 1e3:.0f} ms, p95 {pct(latencies, .95) * 1e3:.0f} ms, "
+                  f"p99 {pct(latencies, .99) * 1e3:.0f} ms, errors {len(errors)} (0 expected)")
+            if errors:
+                print("first errors:", errors[:5])
+            print(f"server peak RSS (VmHWM): {peak_rss_mb(proc.pid):.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
