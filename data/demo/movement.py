@@ -27,22 +27,24 @@ MOVEMENT_CLASSES = ("xuat_sac", "kha", "trung_binh", "yeu")
 
 
 def points_in_villages(conn: Connection, village_ids: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """One random point inside the village polygon per entry of VILLAGE_IDS (same order)."""
+    """One random point inside the village polygon per entry of VILLAGE_IDS (same order).
+
+    Seeded by village code, not id, so a rerun (new ids) draws the same points."""
     if len(village_ids) == 0:
         return np.array([]), np.array([])
     req = pd.DataFrame({"village_id": village_ids})
     req["k"] = req.groupby("village_id").cumcount() + 1
     counts = req.groupby("village_id").size()
-    seeds = (seed * 6151 + counts.index.to_numpy() * 2654435761) % 2_000_000_000 + 1
     # ST_GeneratePoints may return fewer points than asked for a polygon that fills little of
     # its box (island villages), so ask for more and keep the first ones.
     pts = read_frame(conn, """
         SELECT s.village_id, row_number() OVER (PARTITION BY s.village_id ORDER BY d.path[1]) AS k,
                ST_X(d.geom) AS lon, ST_Y(d.geom) AS lat
-        FROM unnest(%(v)s::int[], %(n)s::int[], %(s)s::bigint[]) AS s(village_id, n, seed)
+        FROM unnest(%(v)s::int[], %(n)s::int[]) AS s(village_id, n)
         JOIN admin_unit u ON u.id = s.village_id,
-        LATERAL ST_Dump(ST_GeneratePoints(u.geom, 3 * s.n + 5, s.seed::int)) d""",
-                     {"v": counts.index.tolist(), "n": counts.tolist(), "s": seeds.tolist()})
+        LATERAL ST_Dump(ST_GeneratePoints(u.geom, 3 * s.n + 5,
+                        abs(hashtext(u.code || ':' || %(salt)s)) %% 2000000000 + 1)) d""",
+                     {"v": counts.index.tolist(), "n": counts.tolist(), "salt": str(seed)})
     merged = req.merge(pts, on=["village_id", "k"], how="left")
     if merged["lon"].isna().any():
         lost = sorted(set(merged.loc[merged["lon"].isna(), "village_id"]))

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
-from conftest import build_template  # tests/conftest.py (pytest puts tests/ on sys.path)
+from pgtemplates import build_template  # tests/pgtemplates.py (tests/ is on sys.path)
 from sqlalchemy import Engine
 
 from antt.db import make_engine
