@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import folium
@@ -176,6 +177,7 @@ def _inline_css_images(css: str, base: Path) -> str:
     return re.sub(r"url\(([^)]+)\)", repl, css)
 
 
+@lru_cache(maxsize=1)
 def inline_assets_html() -> str:
     """<style>/<script> elements with Leaflet and MarkerCluster, in load order."""
     leaflet_css = _inline_css_images(_read_asset("leaflet/dist/leaflet.css"),
@@ -332,15 +334,25 @@ def build_report_map(engine: Engine, commune: str | None = None, province: str |
 
 
 EXTERNAL_REF = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//|url\(\s*["']?(?:https?:)?//""", re.I)
+ANY_URL = re.compile(r"https?://(?!www\.w3\.org/)[^\s\"'<>)]+", re.I)
+
+
+def external_references(html: str) -> list[str]:
+    """URLs a browser could fetch: any src/href/url() to a network, and any http(s) URL at all
+    outside the vendored Leaflet files (whose attribution link text is not a request)."""
+    found = [m.group(0) for m in EXTERNAL_REF.finditer(html.replace(inline_assets_html(), ""))]
+    found += ANY_URL.findall(html.replace(inline_assets_html(), ""))
+    return found
 
 
 def render_html(m: folium.Map) -> str:
     """The standalone HTML; refuses to return a page that would fetch anything from a network."""
     html = m.get_root().render()
-    bad = EXTERNAL_REF.search(html)
+    if inline_assets_html() not in html:
+        raise ReportError("vendored assets missing from the report")
+    bad = external_references(html)
     if bad:
-        context = html[max(0, bad.start() - 60): bad.end() + 60]
-        raise ReportError(f"external reference left in the report: …{context}…")
+        raise ReportError(f"external reference left in the report: {bad[:3]}")
     return html
 
 

@@ -72,7 +72,8 @@ def _fallback_demo(url: str) -> None:
             INSERT INTO incident (category_code, occurred_at, youth_involved, is_demo, geom)
             SELECT (ARRAY['crime/theft','crime/disorder','crime/fraud/online','fire/fire','traffic'])
                        [1 + (d.n % 5)::int],
-                   TIMESTAMPTZ '2025-01-01 08:00+07' + make_interval(days => ((d.n * 7919 + c.id * 31) % 690)::int),
+                   TIMESTAMPTZ '2025-01-01 08:00+07'
+                       + make_interval(days => ((d.n * 7919 + c.id * 31) % 690)::int),
                    d.n % 4 = 0, true, d.geom
             FROM admin_unit c,
                  LATERAL ST_Dump(ST_GeneratePoints(c.geom, :per_commune, c.id + 7))

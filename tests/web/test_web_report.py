@@ -54,7 +54,7 @@ def test_commune_report_is_standalone_and_aggregate(demo_url, tmp_path, browser,
                                  png=artifacts_dir / "report_tan_ky.png", on=dt.date(2026, 6, 30))
     html = out.read_text(encoding="utf-8")
     assert "Tân Kỳ" in html
-    assert not report.EXTERNAL_REF.search(html)
+    assert report.external_references(html) == []
     assert "L.markerClusterGroup" in html and "Leaflet" in html
     # No exact incident coordinate is in the file (5-decimal rounding is what GeoJSON carries).
     numbers = set(re.findall(r"\d{2,3}\.\d{5}", html))

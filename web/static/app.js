@@ -15,7 +15,9 @@
   const NO_DATA = "#d9d9d9";
   const UNCOVERED = "#e31a1c";
   const CLUSTER_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"];
-  const DEFAULT_ON = ["provinces", "communes", "villages", "models", "launch_points", "heatmap"];
+  // Incident hexagons (SQL grid cells) are the default heat layer: fast for every role. The KDE
+  // heatmap and the coverage choropleth are heavier analyses, switched on by the user.
+  const DEFAULT_ON = ["provinces", "communes", "villages", "models", "launch_points", "incident_hexagons"];
   const VECTOR_TILE_LAYERS = new Set(["villages", "incidents"]);
   // Analysis overlays come from /analytics, not /layers; all are aggregates.
   const ANALYSIS = [
@@ -151,6 +153,30 @@
     return { start, end };
   }
 
+  // The province (or commune) analyses run over: the account's scope, else the province under
+  // the map centre (from the provinces layer).
+  function areaParams(p) {
+    const u = config.user || {};
+    if (u.scope_level === "commune") p.set("commune", u.scope_code);
+    else if (u.scope_level === "province") p.set("province", u.scope_code);
+    else if (currentProvince()) p.set("province", currentProvince());
+    return p;
+  }
+
+  function currentProvince() {
+    const layer = drawn.provinces;
+    if (!layer || !layer.eachLayer) return null;
+    const c = map.getCenter();
+    let code = null, first = null;
+    layer.eachLayer((l) => {
+      const p = l.feature && l.feature.properties;
+      if (!p) return;
+      first = first || p.code;
+      if (!code && l.getBounds().contains(c)) code = p.code;
+    });
+    return code || first;
+  }
+
   function incidentParams(lastYear) {
     const p = new URLSearchParams();
     const { start, end } = period(lastYear);
@@ -165,6 +191,11 @@
     const p = new URLSearchParams({ limit: "10000" });
     // Polygons are simplified on the server to half a pixel at this zoom (smaller transfer).
     if (layer.geometry_type !== "Point") p.set("zoom", String(Math.max(8, Math.round(map.getZoom()))));
+    if (layer.id === "incident_hexagons") {
+      // Hexagon side follows the zoom (never under the 250 m floor the server enforces).
+      const z = Math.round(map.getZoom());
+      p.set("cell", String(z <= 10 ? 2000 : z === 11 ? 1000 : z === 12 ? 500 : 250));
+    }
     if (layer.time_field && layer.id.startsWith("incident")) {
       const { start, end } = period(state.compare);
       if (start || end) p.set("datetime", `${start || ".."}/${end || ".."}`);
@@ -243,7 +274,7 @@
         style: (f) => communeStyle(f.properties, style),
         onEachFeature: (f, l) => {
           l.bindTooltip(escapeHtml(f.properties.name || f.properties.code), { sticky: true });
-          l.on("click", () => openPanel("commune", f.properties.code));
+          l.on("click", () => { if (!addingLaunch) openPanel("commune", f.properties.code); });
         },
       });
     }
@@ -345,6 +376,8 @@
       rendererFactory: L.svg.tile,
     });
     tiles.on("click", (e) => {
+      // Interactive tiles stop the click reaching the map: forward it while placing a point.
+      if (addingLaunch) { addingLaunch({ latlng: e.latlng || map.mouseEventToLatLng(e.originalEvent) }); return; }
       const p = e.layer.properties || {};
       if (layer.id === "villages" && p.code) openPanel("village", p.code);
     });
@@ -374,7 +407,7 @@
   async function drawAnalysis(id) {
     remove(id);
     if (!state.on.has(id)) return;
-    const q = incidentParams(state.compare);
+    const q = areaParams(incidentParams(state.compare));
     try {
       if (id === "coverage" || id === "uncovered") {
         await loadCoverage();
@@ -436,14 +469,14 @@
   async function loadCoverage() {
     const date = period(false).end || isoDate(new Date());
     if (state.on.has("coverage") || state.on.has("uncovered")) {
-      const { body } = await tracked(api(`/analytics/coverage/communes?date=${date}`));
+      const { body } = await tracked(api(`/analytics/coverage/communes?${areaParams(new URLSearchParams({ date }))}`));
       coverageByCode = {};
       for (const r of rowsOf(body)) coverageByCode[r.code || r.commune_code] = r;
       legendOf.coverage = COVERAGE_RAMP.map(([v, c]) => ({ color: c, label: `≥ ${Math.round(v * 100)}%` }))
         .concat([{ color: NO_DATA, label: t("not_available") }]);
     }
     if (state.on.has("uncovered")) {
-      const { body } = await tracked(api(`/analytics/coverage/uncovered?level=village&date=${date}`));
+      const { body } = await tracked(api(`/analytics/coverage/uncovered?${areaParams(new URLSearchParams({ level: "village", date }))}`));
       uncoveredVillages = new Set(rowsOf(body).map((r) => r.code));
       legendOf.uncovered = [{ color: "#fff", border: UNCOVERED, label: t("uncovered") }];
     }
@@ -452,7 +485,9 @@
   function restyleUnits() {
     const communes = catalogue.find((l) => l.id === "communes");
     if (drawn.communes && communes) drawn.communes.setStyle((f) => communeStyle(f.properties, communes.style || {}));
-    if (drawn.villages && drawn.villages.redraw) drawn.villages.redraw();
+    const key = state.on.has("uncovered") ? [...uncoveredVillages].sort().join(",") : "";
+    if (drawn.villages && drawn.villages.redraw && key !== restyleUnits.last) drawn.villages.redraw();
+    restyleUnits.last = key;
     renderLegend();
   }
 
@@ -589,15 +624,13 @@
     const box = $("#compare-box");
     if (!state.compare || !config.user) { box.hidden = true; return; }
     try {
-      const q = incidentParams(false);
+      const q = areaParams(incidentParams(false));
       q.set("level", "province");
       const { body } = await tracked(api(`/analytics/same-period?${q}`));
-      const rows = rowsOf(body);
-      const sum = (k) => rows.reduce((s, r) => s + (+r[k] || 0), 0);
-      const cur = body.this_period ?? body.current ?? sum("this_period") ?? sum("count");
-      const last = body.last_year ?? body.previous ?? sum("last_year");
-      const change = last ? `${(((cur - last) / last) * 100).toFixed(0)}%` : "—";
-      box.innerHTML = `<div><span>${t("this_period")}</span><b>${cur}</b></div><div><span>${t("last_year")}</span><b>${last}</b></div><div><span>${t("change")}</span><b>${change}</b></div>`;
+      const fmt = (v) => (v === null || v === undefined ? "—" : Math.round(v).toLocaleString(state.lang));
+      const change = body.change_pct === null || body.change_pct === undefined ? "—"
+        : `${body.change_pct > 0 ? "+" : ""}${body.change_pct.toFixed(0)}%`;
+      box.innerHTML = `<div><span>${t("this_period")}</span><b>${fmt(body.this_period)}</b></div><div><span>${t("last_year")}</span><b>${fmt(body.last_year)}</b></div><div><span>${t("change")}</span><b>${change}</b></div>`;
       box.hidden = false;
     } catch (err) {
       box.textContent = err.message; box.hidden = false;
@@ -832,8 +865,8 @@
     for (const id of Object.keys(drawn)) remove(id);
     catalogue = [];
     renderUser();
-    if (config.basemap_url && !drawn._basemap) {
-      L.tileLayer(config.basemap_url, { maxZoom: 19, opacity: 0.9 }).addTo(map);
+    if (config.basemap_url) {  // optional site tile server (settings.basemap_url)
+      drawn._basemap = L.tileLayer(config.basemap_url, { maxZoom: 19, opacity: 0.9 }).addTo(map);
     }
     if (config.user) {
       const { body: layers } = await tracked(api("/layers"));
@@ -842,12 +875,18 @@
     renderLayerList();
     await setupFilters();
     renderLegend();
+    // Layers first (the provinces layer tells the analyses which province is in view).
+    pending += 1;  // hold "ready" until the analyses below have started too
+    await Promise.all(catalogue.map((layer) => drawCatalogueLayer(layer).catch((e) => showLayerError(layer.id, e))));
     const jobs = [];
-    if (config.user && (state.on.has("coverage") || state.on.has("uncovered"))) jobs.push(loadCoverage().catch((e) => showLayerError("coverage", e)));
-    for (const layer of catalogue) jobs.push(drawCatalogueLayer(layer).catch((e) => showLayerError(layer.id, e)));
+    if (config.user && (state.on.has("coverage") || state.on.has("uncovered"))) {
+      jobs.push(loadCoverage().catch((e) => showLayerError("coverage", e)));
+    }
     if (config.user) {
       for (const a of ANALYSIS) if (state.on.has(a.id) && !["coverage", "uncovered"].includes(a.id)) jobs.push(drawAnalysis(a.id));
     }
+    pending -= 1;
+    if (pending === 0) onIdle();
     await Promise.all(jobs);
     restyleUnits();
     updateCompare();
@@ -875,6 +914,6 @@
     start().catch((err) => toast(err.message, true));
   }
 
-  window.anttMap = { map, state, drawn, openPanel };  // for tests and the console
+  window.anttMap = { map, state, drawn, openPanel, pending: () => pending };  // for tests and the console
   init();
 })();
