@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from conftest import build_template  # tests/conftest.py (pytest puts tests/ on sys.path)
+from pgtemplates import build_template  # tests/pgtemplates.py (tests/ is on sys.path)
 from sqlalchemy import Engine, text
 
 from antt.db import make_engine

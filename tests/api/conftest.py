@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pgtemplates import build_template
 
 from antt.accounts import create_user
 from antt.db import get_engine
@@ -148,8 +148,7 @@ def _load_layer_data(url: str) -> None:
 def layer_data_template(request: pytest.FixtureRequest, pg_admin_url: str,
                         haiphong_template: str) -> str:
     # tests/conftest.py, as pytest registered it (the name 'conftest' is this file here).
-    root = request.config.pluginmanager.get_plugin(str(Path(__file__).parent.parent / "conftest.py"))
-    return root.build_template(pg_admin_url, "tmpl_api_layer_data", _load_layer_data, base=haiphong_template)
+    return build_template(pg_admin_url, "tmpl_api_layer_data", _load_layer_data, base=haiphong_template)
 
 
 @pytest.fixture
