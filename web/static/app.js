@@ -164,15 +164,16 @@
   }
 
   function currentProvince() {
-    const layer = drawn.provinces;
+    const layer = drawn.provinces || drawn.communes;
     if (!layer || !layer.eachLayer) return null;
     const c = map.getCenter();
     let code = null, first = null;
     layer.eachLayer((l) => {
       const p = l.feature && l.feature.properties;
       if (!p) return;
-      first = first || p.code;
-      if (!code && l.getBounds().contains(c)) code = p.code;
+      const prov = layer === drawn.provinces ? p.code : p.province_code;
+      first = first || prov;
+      if (!code && l.getBounds().contains(c)) code = prov;
     });
     return code || first;
   }
@@ -685,20 +686,47 @@
     }
   }
 
-  function pct(v) { return v === null || v === undefined ? "—" : `${Math.round(v * (v <= 1 ? 100 : 1))}%`; }
+  function pct(v) { return v === null || v === undefined ? "—" : `${Math.round(v * 100)}%`; }
+
+  // The panel shows these coverage figures, in this order (shares as percentages).
+  const COVERAGE_FIELDS = [
+    ["villages", "Số thôn", "Villages"], ["villages_covered", "Thôn có mô hình", "Villages covered"],
+    ["covered_share", "Tỷ lệ thôn có mô hình", "Share of villages covered", true],
+    ["models_active", "Mô hình đang hoạt động", "Active models"],
+    ["models_qualifying", "Mô hình đạt yêu cầu", "Qualifying models"],
+    ["area_within_r_share", "Diện tích trong bán kính phục vụ", "Area within the service radius", true],
+    ["population_within_r_share", "Dân số trong bán kính phục vụ", "Population within the service radius", true],
+    ["fire_groups", "Tổ liên gia PCCC", "Fire-safety groups"],
+    ["fire_household_share", "Hộ tham gia tổ liên gia", "Households in fire groups", true],
+    ["institutions", "Cơ quan, doanh nghiệp, trường học", "Institutions"],
+    ["institutions_safe_share", "Đạt chuẩn An toàn về ANTT", "Certified safe", true],
+  ];
+  const RATING_LABELS = { tot: ["Tốt", "Good"], kha: ["Khá", "Fair"], trung_binh: ["Trung bình", "Average"],
+                          yeu: ["Yếu", "Poor"] };
+  const ratingLabel = (r) => (RATING_LABELS[r] ? RATING_LABELS[r][state.lang === "en" ? 1 : 0] : "—");
 
   function panelHtml(level, code, s) {
     const u = s.unit || {};
     const cov = s.coverage || {};
     const models = s.models || [];
     const targets = s.targets || [];
-    const covRows = Object.entries(cov).filter(([, v]) => typeof v !== "object")
-      .slice(0, 8).map(([k, v]) => `<tr><th>${escapeHtml(k.replace(/_/g, " "))}</th><td>${escapeHtml(typeof v === "number" && v <= 1 && k.includes("share") ? pct(v) : String(v))}</td></tr>`);
-    const modelRows = models.map((m) => `<tr><td>${escapeHtml(m.name)}</td><td>${escapeHtml(m.type || "")}</td><td><span class="rating r-${escapeHtml(m.rating || "none")}">${escapeHtml(m.rating || "—")}</span></td></tr>`);
+    const covRows = COVERAGE_FIELDS.filter(([k]) => k in cov).map(([k, vi, en, share]) => {
+      const v = cov[k];
+      const shown = v === null || v === undefined ? "—" : share ? pct(v) : String(v);
+      return `<tr><th>${escapeHtml(state.lang === "en" ? en : vi)}</th><td>${escapeHtml(shown)}</td></tr>`;
+    });
+    if ("covered" in cov) {
+      covRows.push(`<tr><th>${escapeHtml(t("covered"))}</th><td><span class="rating ${cov.covered ? "r-tot" : "r-yeu"}">${cov.covered ? t("met") : t("not_met")}</span></td></tr>`);
+    }
+    const modelRows = models.map((m) => `<tr><td>${escapeHtml(m.name)}</td><td>${escapeHtml(m.type_name || m.type || "")}</td><td><span class="rating r-${escapeHtml(m.rating || "none")}">${escapeHtml(ratingLabel(m.rating))}</span></td></tr>`);
     const targetRows = targets.map((g) => {
-      const ratio = g.target ? Math.min(1, (+g.value || 0) / +g.target) : 0;
-      return `<li><div class="t-label">${escapeHtml(tr(g.label))}<span class="${g.met ? "ok" : "no"}">${g.met ? t("met") : t("not_met")}</span></div>
-        <div class="bar"><i style="width:${Math.round(ratio * 100)}%"></i></div><small>${escapeHtml(String(g.value ?? "—"))} / ${escapeHtml(String(g.target ?? "—"))}</small></li>`;
+      const asShare = g.target !== null && g.target <= 1 && !/new|count/.test(g.key);
+      const show = (v) => (v === null || v === undefined ? "—" : asShare ? pct(v) : String(v));
+      const ratio = g.target && g.value !== null ? Math.min(1, (+g.value || 0) / +g.target) : 0;
+      const status = g.met === null || g.met === undefined ? `<span class="na">${t("not_available")}</span>`
+        : `<span class="${g.met ? "ok" : "no"}">${g.met ? t("met") : t("not_met")}</span>`;
+      return `<li><div class="t-label">${escapeHtml(tr(g.label))}${status}</div>
+        <div class="bar"><i style="width:${Math.round(ratio * 100)}%"></i></div><small>${escapeHtml(show(g.value))} / ${escapeHtml(show(g.target))}</small></li>`;
     });
     const exportLink = level === "commune" ? `<a class="btn small" href="/exports/map?commune=${encodeURIComponent(code)}" target="_blank" rel="noopener">${t("export")}</a>` : "";
     return `<h2>${escapeHtml(u.full_name || u.name || code)}</h2>
@@ -717,12 +745,14 @@
     const b = (trend.last_year || []).map((v) => (v === null ? null : +v));
     const max = Math.max(1, ...a.filter((v) => v !== null), ...b.filter((v) => v !== null));
     const w = 260, h = 60, n = trend.months.length;
-    const path = (vals) => vals.map((v, i) => v === null ? null : `${(i / Math.max(1, n - 1)) * w},${h - (v / max) * (h - 4) - 2}`)
+    const pts = (vals) => vals.map((v, i) => v === null ? null : `${((i / Math.max(1, n - 1)) * w).toFixed(1)},${(h - (v / max) * (h - 4) - 2).toFixed(1)}`)
       .filter(Boolean).join(" ");
+    const hidden = trend.suppressed ? `<p class="hint">${t("trend_hidden")}</p>` : "";
     return `<svg class="spark" viewBox="0 0 ${w} ${h}" width="100%" height="${h}" role="img">
-      <polyline points="${path(b)}" fill="none" stroke="#9e9e9e" stroke-width="1.5" stroke-dasharray="4 3"/>
-      <polyline points="${path(a)}" fill="none" stroke="#b71c1c" stroke-width="2"/></svg>
-      <p class="spark-legend"><i style="background:#b71c1c"></i>${t("this_period")} <i style="background:#9e9e9e"></i>${t("last_year")} · max ${max}</p>`;
+      <line x1="0" y1="${h - 2}" x2="${w}" y2="${h - 2}" stroke="#e2e6ea"/>
+      <polyline points="${pts(b)}" fill="none" stroke="#9e9e9e" stroke-width="1.5" stroke-dasharray="4 3"/>
+      <polyline points="${pts(a)}" fill="none" stroke="#b71c1c" stroke-width="2"/></svg>
+      <p class="spark-legend"><i style="background:#b71c1c"></i>${t("this_period")} <i style="background:#9e9e9e"></i>${t("last_year")} · ${escapeHtml(trend.months[0])}–${escapeHtml(trend.months[n - 1])} · max ${max}</p>${hidden}`;
   }
 
   // ---------------------------------------------------------------- launch points

@@ -33,6 +33,7 @@ window.ANTT_I18N = {
     rating: "Xếp loại", type: "Loại", status: "Trạng thái", met: "Đạt", not_met: "Chưa đạt",
     no_models: "Chưa có mô hình", export: "Xuất bản đồ báo cáo",
     loading: "Đang tải…", error: "Lỗi", not_available: "Chưa có dữ liệu",
+    trend_hidden: "Số liệu dưới 3 vụ được ẩn.",
     incidents: "vụ", hidden_count: "ẩn (< 3)", zoom_in: "phóng to để xem",
   },
   en: {
@@ -67,6 +68,7 @@ window.ANTT_I18N = {
     rating: "Rating", type: "Type", status: "Status", met: "Met", not_met: "Not met",
     no_models: "No models yet", export: "Export report map",
     loading: "Loading…", error: "Error", not_available: "No data yet",
+    trend_hidden: "Counts under 3 are hidden.",
     incidents: "incidents", hidden_count: "hidden (< 3)", zoom_in: "zoom in to see",
   },
 };
