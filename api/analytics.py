@@ -378,8 +378,9 @@ class HeatmapParams:
         weight: str | None = Query(None, pattern="^(deaths|injuries|casualties)$"),
         classes: int = Query(5, ge=1, le=12), method: str = Query("quantile", pattern="^(quantile|equal)$"),
         date: dt.date | None = Query(None, description="Units valid on / ranh giới ngày"),
+        size: int = Query(512, ge=64, le=2048, description="PNG: longest side in pixels"),
     ) -> None:
-        self.bbox_text, self.province, self.commune = bbox, province, commune
+        self.bbox_text, self.province, self.commune, self.size = bbox, province, commune, size
         self.cell, self.bandwidth, self.weight = cell, bandwidth, weight
         self.classes, self.method, self.date = classes, method, date
         self.bbox = parse_bbox(bbox) if bbox else None
@@ -501,13 +502,29 @@ class HeatmapJson(BaseModel):
     notes: dict[str, Any] = {}
 
 
+def png_bounds(grid) -> list[float]:
+    """[west, south, east, north] of the PNG geo.kde.grid_png draws for this grid (its Web
+    Mercator extent), computed without drawing it — heatmap.json only needs the bounds."""
+    from pyproj import Transformer
+
+    from antt.crs import pinned
+
+    minx, miny, maxx, maxy = grid.bounds_m
+    to_merc = Transformer.from_crs(pinned(METRIC_SRID), "EPSG:3857", always_xy=True)
+    ex, ey = to_merc.transform([minx, maxx, minx, maxx], [miny, miny, maxy, maxy])
+    lon, lat = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True).transform(
+        [min(ex), max(ex)], [min(ey), max(ey)])
+    return [lon[0], lat[0], lon[1], lat[1]]
+
+
 def _png(conn: Connection, principal: Principal, hp: HeatmapParams, flt: IncidentFilter):
     from geo import kde
 
     grid, xy, w, notes = kde_for(conn, principal, hp, flt)
     # Police get pixels recomputed from the points; other roles the grid (already aggregated).
     png, ((south, west), (north, east)) = kde.grid_png(grid, xy if principal.sees_points else None,
-                                                        w if principal.sees_points else None)
+                                                        w if principal.sees_points else None,
+                                                        max_pixels=hp.size)
     return png, [west, south, east, north], grid, notes
 
 
@@ -541,7 +558,8 @@ def heatmap_json(request: Request, hp: HeatmapParams = Depends(), period: Period
                  principal: Principal = Depends(get_principal),
                  conn: Connection = Depends(get_conn)) -> HeatmapJson:
     flt = period.filter(conn)
-    _, bounds, grid, notes = _png(conn, principal, hp, flt)
+    grid, _, _, notes = kde_for(conn, principal, hp, flt)
+    bounds = png_bounds(grid)
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "format"] + [("format", "png")]
     return HeatmapJson(png_url=f"{request.url_for('heatmap').path}?{urlencode(query)}", bounds=bounds,
                        bandwidth_m=grid.bandwidth_m, cell_m=grid.cell_m, n_points=grid.n_points, notes=notes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from sqlalchemy import text
 
 from antt.db import get_engine
@@ -162,6 +163,7 @@ def test_heatmap_formats_and_privacy(haiphong_client, make_user):
     minx, miny, maxx, maxy = (float(v) for v in r.headers["X-Bounds"].split(","))
     assert 105 < minx < maxx < 108 and 19 < miny < maxy < 22
     meta = haiphong_client.get("/analytics/heatmap.json", params=base, headers=police).json()
+    assert meta["bounds"] == pytest.approx([minx, miny, maxx, maxy], abs=1e-6)  # same as the PNG's
     assert meta["png_url"].startswith("/analytics/heatmap?") and "format=png" in meta["png_url"]
     assert haiphong_client.get(meta["png_url"], headers=police).content[:4] == b"\x89PNG"
     contours = haiphong_client.get("/analytics/heatmap", params={**base, "format": "contours"},
