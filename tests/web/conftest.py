@@ -85,15 +85,31 @@ def _fallback_demo(url: str) -> None:
     eng.dispose()
 
 
+def _add_test_accounts(url: str) -> None:
+    """Unscoped accounts with known passwords, one per role the tests act as."""
+    from antt.accounts import create_user
+
+    eng = make_engine(url)
+    with eng.begin() as conn:
+        for role in ("admin", "police", "planner", "committee"):
+            create_user(conn, role, f"{role}-pass", role, is_demo=True, replace=True)
+    eng.dispose()
+
+
 def _demo_builder():
     # ANTT_WEB_TEST_DEMO=fallback uses the small stand-in even when the full demo exists.
     if os.environ.get("ANTT_WEB_TEST_DEMO") == "fallback":
         return _fallback_demo
     try:
-        from data.demo import build_haiphong_demo  # Helper B's full demo, once it lands
+        from data.demo import build_haiphong_demo  # Helper B's full demo
     except ImportError:
         return _fallback_demo
-    return build_haiphong_demo
+
+    def full_demo(url: str) -> None:
+        build_haiphong_demo(url)
+        _add_test_accounts(url)
+
+    return full_demo
 
 
 @pytest.fixture(scope="session")

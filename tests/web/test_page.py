@@ -136,8 +136,10 @@ def test_planner_adds_and_edits_a_launch_point(live_server, demo_url, browser, a
     page.wait_for_selector("#nearby-box:not([hidden]) h4, #nearby-box:not([hidden]) .error")
 
     # Edit it: the popup's button loads the ETag and PATCHes with If-Match.
-    page.wait_for_function("anttMap.drawn.launch_points && anttMap.drawn.launch_points.getLayers().length")
-    page.evaluate("anttMap.drawn.launch_points.getLayers()[0].openPopup()")
+    mine = ("anttMap.drawn.launch_points && anttMap.drawn.launch_points.getLayers()"
+            f".find(m => m.feature.id == {row['id']})")
+    page.wait_for_function(mine)
+    page.evaluate(f"({mine}).openPopup()")
     page.click(".leaflet-popup-content button")
     page.wait_for_selector("#launch-dialog[open]")
     page.fill("#launch-form input[name=theme]", "Chủ đề đã sửa")

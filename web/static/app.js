@@ -800,7 +800,7 @@
         });
         toast(t("saved"));
         reloadLayer("launch_points");
-        showNearbyUncovered(lat, lng);
+        showNearbyUncovered(body && body.properties && body.properties.commune_code);
         return body;
       });
     };
@@ -826,24 +826,25 @@
       }
       toast(t("saved"));
       reloadLayer("launch_points");
-      showNearbyUncovered(lat, lng);
+      showNearbyUncovered(p.commune_code);
     });
   }
 
-  async function showNearbyUncovered(lat, lng) {
+  // The uncovered villages of the commune the point fell in (assigned by the server's spatial
+  // join), ranked by need on the server.
+  async function showNearbyUncovered(communeCode) {
     const box = $("#nearby-box");
     box.hidden = false;
+    if (!communeCode) { box.innerHTML = `<p class="hint">${t("none")}</p>`; return; }
     box.innerHTML = `<p class="hint">${t("loading")}</p>`;
     try {
-      // ~5 km around the point; the server filters by bbox, ranked by need.
-      const dLat = 0.045, dLng = 0.048;
-      const q = new URLSearchParams({ level: "village", bbox: [lng - dLng, lat - dLat, lng + dLng, lat + dLat].map((v) => v.toFixed(5)).join(",") });
+      const q = new URLSearchParams({ level: "village", commune: communeCode });
       const { body } = await api(`/analytics/coverage/uncovered?${q}`);
-      const rows = rowsOf(body).slice(0, 12);
+      const rows = rowsOf(body);
       uncoveredVillages = new Set([...uncoveredVillages, ...rows.map((r) => r.code)]);
-      state.on.add("uncovered"); restyleUnits();
-      box.innerHTML = `<h4>${t("nearby_uncovered")}</h4>` + (rows.length
-        ? `<ol>${rows.map((r) => `<li>${escapeHtml(r.name)} <small>${escapeHtml(r.commune_name || "")}</small></li>`).join("")}</ol>`
+      state.on.add("uncovered"); restyleUnits(); renderLayerList();
+      box.innerHTML = `<h4>${t("nearby_uncovered")} (${rows.length})</h4>` + (rows.length
+        ? `<ol>${rows.slice(0, 12).map((r) => `<li>${escapeHtml(r.name)} <small>${escapeHtml(r.commune_name || "")}</small></li>`).join("")}</ol>`
         : `<p class="hint">${t("none")}</p>`);
     } catch (err) {
       box.innerHTML = `<p class="error">${escapeHtml(err.message)}</p>`;
