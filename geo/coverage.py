@@ -18,7 +18,8 @@ Definitions (documented in geo/README.md):
   covered when it hosts qualifying models itself. It is *uncovered* below ``rule.commune_min_share``.
 - Population within R: the union of R-metre buffers around active models is built in
   EPSG:3405; each village's population is weighted by the share of its area inside that union
-  (areal weighting: people assumed spread evenly over the village). A commune without village
+  (areal weighting: people assumed spread evenly over the village); circles are 32-gons (area
+  0.64 % under the true circle). A commune without village
   population figures uses its own population and area share.
 
 All heavy lifting happens in one SQL statement per call; Python only shapes the frame.
@@ -187,46 +188,87 @@ def village_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
     return df
 
 
-def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(), radius_m: float = 500.0,
-                     province_code: str | None = None, commune_code: str | None = None) -> pd.DataFrame:
+def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
+                     radius_m: float | None = 500.0, province_code: str | None = None,
+                     commune_code: str | None = None) -> pd.DataFrame:
     """One row per commune valid on ``on``: covered-village share, models by rating/type, the
     share of population and area within ``radius_m`` metres of an active model (EPSG:3405),
-    fire-group household share, certified-institution share and the festival flag."""
-    if radius_m <= 0:
+    fire-group household share, certified-institution share and the festival flag.
+
+    ``radius_m=None`` skips the geometric part (its columns are then None): the counts alone are
+    cheap for the whole country, the buffer overlays are not."""
+    if radius_m is not None and radius_m <= 0:
         raise ValueError("radius_m must be > 0")
+    with_r = radius_m is not None
+    geo_ctes = f"""
+    -- union of R-buffers of the active models near each commune, in metres: one buffer of the
+    -- multipoint (GEOS unions as it buffers, far faster than ST_Union of circles). Models whose
+    -- circle misses the commune are harmless (only overlaps with its villages count), so a
+    -- bounding-box probe of the GiST index is all the selection needs.
+    buf AS MATERIALIZED (
+        SELECT c.id, ST_Buffer(ST_Collect(ST_Transform(m.geom, {METRIC_SRID})), :r, 8) AS b
+        FROM c
+        JOIN security_model m ON m.geom && ST_Expand(c.box, :r_deg)
+        JOIN active_models a ON a.id = m.id
+        GROUP BY c.id
+    ),
+    -- the union cut into small pieces (they partition it, so areas add up): each overlay with
+    -- a village then only involves the few pieces whose boxes touch it.
+    bparts AS MATERIALIZED (
+        SELECT id AS commune_id, ST_Subdivide(b, 96) AS part FROM buf
+    ),
+    vm AS MATERIALIZED (  -- transform each village once, not once per piece it meets
+        SELECT v.id, v.parent_id AS commune_id, v.population, ST_Transform(v.geom, {METRIC_SRID}) AS gm
+        FROM admin_unit v JOIN buf ON buf.id = v.parent_id
+        WHERE v.level = 'village' AND {_valid('v')}
+    ),
+    vpiece AS (
+        SELECT vm.id, vm.commune_id, vm.population, ST_Area(vm.gm) AS area,
+               COALESCE(sum(CASE WHEN ST_Covers(p.part, vm.gm) THEN ST_Area(vm.gm)
+                                 WHEN NOT ST_Intersects(p.part, vm.gm) THEN 0.0
+                                 ELSE ST_Area(ST_Intersection(vm.gm, p.part)) END), 0.0) AS area_in
+        FROM vm LEFT JOIN bparts p ON p.commune_id = vm.commune_id AND p.part && vm.gm
+        GROUP BY vm.id, vm.commune_id, vm.population, vm.gm
+    ),
+    va AS (
+        SELECT commune_id, sum(population * area_in / NULLIF(area, 0)) AS population_within_r
+        FROM vpiece GROUP BY commune_id
+    ),
+    cm AS MATERIALIZED (
+        SELECT c.id, ST_Transform(c.geom, {METRIC_SRID}) AS gm FROM c WHERE c.id IN (SELECT id FROM buf)
+    ),
+    ca AS (  -- the commune's area within R, piece by piece (most pieces lie wholly inside)
+        SELECT cm.id, sum(CASE WHEN ST_Covers(cm.gm, p.part) THEN ST_Area(p.part)
+                               WHEN NOT ST_Intersects(cm.gm, p.part) THEN 0.0
+                               ELSE ST_Area(ST_Intersection(cm.gm, p.part)) END)
+                      / NULLIF(ST_Area(cm.gm), 0) AS area_share
+        FROM cm JOIN bparts p ON p.commune_id = cm.id
+        GROUP BY cm.id, cm.gm
+    ),""" if with_r else ""
+    geo_cols = """
+           COALESCE(ca.area_share, 0.0) AS area_within_r_share,
+           COALESCE(va.population_within_r, 0.0) AS village_population_within_r,""" if with_r else """
+           NULL::float8 AS area_within_r_share, NULL::float8 AS village_population_within_r,"""
+    geo_joins = """
+    LEFT JOIN ca ON ca.id = c.id
+    LEFT JOIN va ON va.commune_id = c.id""" if with_r else ""
     sql = f"""
     WITH {ACTIVE_MODELS},
     c AS MATERIALIZED (
         SELECT c.id, c.code, c.name, c.province_code, c.population, c.households, c.geom,
-               ST_Transform(c.geom, {METRIC_SRID}) AS gm
+               ST_Envelope(c.geom) AS box
         FROM admin_unit c WHERE c.level = 'commune' AND {_valid('c')}
           {_scope('c', province_code, commune_code, 'c')}
-    ),
-    -- union of R-buffers of the active models near each commune, in metres
-    buf AS MATERIALIZED (
-        SELECT c.id, ST_Union(ST_Buffer(ST_Transform(m.geom, {METRIC_SRID}), :r, 16)) AS b
-        FROM c JOIN active_models m
-          ON m.geom && ST_Expand(c.geom, :r_deg)
-         AND ST_DWithin(ST_Transform(m.geom, {METRIC_SRID}), c.gm, :r)
-        GROUP BY c.id
-    ),
-    v AS (
-        SELECT v.id, v.parent_id AS commune_id, v.population, v.households,
-               COALESCE(ms.models_qualifying, 0) >= :min_count AS covered,
-               CASE WHEN buf.b IS NULL THEN 0.0 ELSE
-                 ST_Area(ST_Intersection(ST_Transform(v.geom, {METRIC_SRID}), buf.b))
-                 / NULLIF(ST_Area(ST_Transform(v.geom, {METRIC_SRID})), 0) END AS area_share
+    ),{geo_ctes}
+    vs AS (
+        SELECT v.parent_id AS commune_id, count(*) AS villages,
+               count(*) FILTER (WHERE COALESCE(ms.models_qualifying, 0) >= :min_count) AS villages_covered,
+               sum(v.population) AS village_population, sum(v.households) AS village_households
         FROM admin_unit v
         JOIN c ON c.id = v.parent_id
-        LEFT JOIN buf ON buf.id = v.parent_id
         LEFT JOIN ({_model_stats('village_id')}) ms ON ms.unit_id = v.id
         WHERE v.level = 'village' AND {_valid('v')}
-    ),
-    vs AS (
-        SELECT commune_id, count(*) AS villages, count(*) FILTER (WHERE covered) AS villages_covered,
-               sum(population) AS village_population, sum(households) AS village_households,
-               sum(population * area_share) AS population_within_r
-        FROM v GROUP BY commune_id
+        GROUP BY v.parent_id
     )
     SELECT c.id, c.code, c.name, c.province_code,
            COALESCE(c.population, vs.village_population) AS population,
@@ -237,19 +279,15 @@ def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(), 
            COALESCE(ms.rated_tot, 0) AS rated_tot, COALESCE(ms.rated_kha, 0) AS rated_kha,
            COALESCE(ms.rated_trung_binh, 0) AS rated_trung_binh, COALESCE(ms.rated_yeu, 0) AS rated_yeu,
            COALESCE(ms.unrated, 0) AS unrated,
-           COALESCE(ts.models_by_type, '{{}}'::jsonb) AS models_by_type,
-           CASE WHEN buf.b IS NULL THEN 0.0
-                ELSE ST_Area(ST_Intersection(c.gm, buf.b)) / NULLIF(ST_Area(c.gm), 0)
-           END AS area_within_r_share,
-           vs.population_within_r AS village_population_within_r, vs.village_population,
+           COALESCE(ts.models_by_type, '{{}}'::jsonb) AS models_by_type,{geo_cols}
+           vs.village_population,
            COALESCE(fs.fire_households, 0) AS fire_households, COALESCE(fs.fire_groups, 0) AS fire_groups,
            COALESCE(ins.institutions, 0) AS institutions,
            COALESCE(ins.institutions_safe, 0) AS institutions_safe,
            COALESCE(ins.institutions_festival, 0) AS institutions_festival,
            uy.festival_held, uy.movement_class
     FROM c
-    LEFT JOIN vs ON vs.commune_id = c.id
-    LEFT JOIN buf ON buf.id = c.id
+    LEFT JOIN vs ON vs.commune_id = c.id{geo_joins}
     LEFT JOIN ({_model_stats('commune_id')}) ms ON ms.unit_id = c.id
     LEFT JOIN ({_type_stats('commune_id')}) ts ON ts.unit_id = c.id
     LEFT JOIN ({_fire_stats('commune_id')}) fs ON fs.unit_id = c.id
@@ -257,8 +295,9 @@ def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(), 
     LEFT JOIN unit_year uy ON uy.unit_id = c.id AND uy.year = :year
     ORDER BY c.code
     """
+    r = float(radius_m) if with_r else 0.0
     params = _base_params(on, rule, province_code=province_code, commune_code=commune_code,
-                          r=float(radius_m), r_deg=float(radius_m) / METRES_PER_DEGREE_FLOOR)
+                          r=r, r_deg=r / METRES_PER_DEGREE_FLOOR)
     df = frame(bind, sql, params)
     with_villages = df["villages"] > 0
     df["covered_share"] = _share(df["villages_covered"], df["villages"])
@@ -266,19 +305,23 @@ def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(), 
         (share is not None and share >= rule.commune_min_share) if has_v else q >= rule.min_count
         for share, has_v, q in zip(df["covered_share"], with_villages, df["models_qualifying"], strict=True)
     ]
-    # Areal weighting of village populations; fall back to the commune's own figure x area share.
-    vpop = pd.to_numeric(df["village_population"], errors="coerce")
-    use_villages = vpop.notna() & (vpop > 0)
-    pop_within = df["village_population_within_r"].astype("float64").where(use_villages)
-    fallback = pd.to_numeric(df["population"], errors="coerce") * df["area_within_r_share"].astype("float64")
-    df["population_within_r"] = pop_within.where(use_villages, fallback)
-    df["population_within_r_share"] = _share(
-        df["population_within_r"], vpop.where(use_villages, pd.to_numeric(df["population"], errors="coerce")))
-    df["population_within_r"] = df["population_within_r"].astype(object).where(
-        df["population_within_r"].notna(), None)
+    if with_r:
+        # Areal weighting of village populations; else the commune's own figure x area share.
+        vpop = pd.to_numeric(df["village_population"], errors="coerce")
+        use_villages = vpop.notna() & (vpop > 0)
+        pop_within = df["village_population_within_r"].astype("float64").where(use_villages)
+        commune_pop = pd.to_numeric(df["population"], errors="coerce")
+        fallback = commune_pop * df["area_within_r_share"].astype("float64")
+        within = pop_within.where(use_villages, fallback)
+        df["population_within_r_share"] = _share(within, vpop.where(use_villages, commune_pop))
+        df["population_within_r"] = within.astype(object).where(within.notna(), None)
+    else:
+        df["population_within_r"] = None
+        df["population_within_r_share"] = None
+        df["area_within_r_share"] = None
     df["fire_household_share"] = _share(df["fire_households"], df["households"])
     df["institutions_safe_share"] = _share(df["institutions_safe"], df["institutions"])
-    df["radius_m"] = float(radius_m)
+    df["radius_m"] = r if with_r else None
     return df.drop(columns=["village_population_within_r"])
 
 

@@ -20,8 +20,8 @@ from geo.filters import IncidentFilter
 
 D1 = date(2026, 6, 30)   # M1 kha, M4 tot, M2 trung_binh, M3 unrated: V1, V2 covered
 D2 = date(2026, 10, 31)  # M1 yeu, M2 suspended: only V1 covered (by M4)
-# ST_Buffer(r=500, quad_segs=16) is a regular 64-gon inscribed in the circle
-BUFFER_AREA = 0.5 * 64 * 500.0**2 * math.sin(2 * math.pi / 64)
+# ST_Buffer(r=500, quad_segs=8) is a regular 32-gon inscribed in the circle
+BUFFER_AREA = 0.5 * 32 * 500.0**2 * math.sin(2 * math.pi / 32)
 SHARE = BUFFER_AREA / 1_000_000.0
 
 
@@ -73,7 +73,7 @@ def test_commune_coverage_matches_hand_computation(site_engine, site):
     assert c["covered_share"] == pytest.approx(0.5)
     assert not c["covered"]  # 0.5 < 0.8
     assert c["models_active"] == 4 and c["models_qualifying"] == 3
-    # three 64-gons inside V1, V2, V3 (M1 and M4 share a point); V4 has no population
+    # three 32-gons inside V1, V2, V3 (M1 and M4 share a point); V4 has no population
     assert c["population_within_r"] == pytest.approx(SHARE * (1000 + 2000 + 500), rel=1e-4)
     assert c["population_within_r_share"] == pytest.approx(SHARE, rel=1e-4)
     assert c["area_within_r_share"] == pytest.approx(3 * BUFFER_AREA / commune_area, rel=1e-4)
