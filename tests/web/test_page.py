@@ -180,8 +180,6 @@ def test_committee_never_receives_an_incident_point(live_server, demo_url, brows
     page.wait_for_function(READY, timeout=30_000)
     offered = page.eval_on_selector_all("#layer-list [data-layer]", "els => els.map(e => e.dataset.layer)")
     assert "incidents" not in offered and "incident_hexagons" in offered
-    assert "clusters" not in page.eval_on_selector_all("#analysis-list [data-layer]",
-                                                       "els => els.map(e => e.dataset.layer)")
     page.wait_for_load_state("networkidle")
     page.screenshot(path=str(artifacts_dir / "page_committee.png"))
     context.close()

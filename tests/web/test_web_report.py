@@ -95,3 +95,27 @@ def test_province_report(demo_url, tmp_path):
     assert html.count('"code": "') >= 114  # every commune of Hải Phòng is drawn
     assert len(html) < 6_000_000
     eng.dispose()
+
+
+def test_export_endpoint(live_server, demo_url):
+    import httpx
+
+    eng = make_engine(demo_url)
+    code = _commune_code(eng, "Tân Kỳ")
+    eng.dispose()
+    with httpx.Client(base_url=live_server, timeout=120) as client:
+        assert client.get("/exports/map", params={"commune": code}).status_code == 401
+        token = client.post("/auth/token", data={"username": "committee",
+                                                 "password": "committee-pass"}).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        r = client.get("/exports/map", params={"commune": code}, headers=auth)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert "Tân Kỳ" in r.text and report.external_references(r.text) == []
+        missing = client.get("/exports/map", params={"commune": "99999"}, headers=auth)
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == "application/problem+json"
+        assert "99999" in missing.json()["detail_en"]
+        both = client.get("/exports/map", params={"commune": code, "province": "31"}, headers=auth)
+        assert both.status_code == 422 and "commune" in both.json()["detail_en"]
+        png = client.get("/exports/map", params={"commune": code, "format": "png"}, headers=auth)
+        assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"

@@ -25,7 +25,7 @@
     { id: "uncovered", key: "uncovered" },
     { id: "heatmap", key: "heatmap" },
     { id: "hotspots", key: "hotspots" },
-    { id: "clusters", key: "clusters", pointsOnly: true },
+    { id: "clusters", key: "clusters" },
   ];
 
   // VectorGrid 1.3 calls L.DomEvent.fakeStop, which Leaflet 1.8+ removed.
@@ -431,8 +431,9 @@
         remove(id);
         drawn[id] = L.geoJSON(body, {
           pane: "analysis",
-          style: (f) => ({ color: "#666", weight: 0.3, fillOpacity: f.properties.bin === 0 ? 0 : 0.7,
-                           fillColor: ESRI_GI_COLORS[String(f.properties.bin)] || "#fff" }),
+          style: (f) => (f.properties.bin === 0
+            ? { stroke: false, fillOpacity: 0 }  // not significant: drawn as nothing
+            : { color: "#fff", weight: 0.4, fillOpacity: 0.75, fillColor: ESRI_GI_COLORS[String(f.properties.bin)] }),
           onEachFeature: (f, l) => l.bindTooltip(`Gi* z=${(+f.properties.z).toFixed(2)}, p=${(+f.properties.p).toFixed(3)}`),
         }).addTo(map);
         legendOf.hotspots = [3, 2, 1, 0, -1, -2, -3].map((b) => ({ color: ESRI_GI_COLORS[b], label: giLabel(b) }));
@@ -508,7 +509,6 @@
     const alist = $("#analysis-list");
     alist.innerHTML = "";
     for (const a of ANALYSIS) {
-      if (a.pointsOnly && !(config.user && config.user.sees_points)) continue;
       alist.appendChild(layerRow(a.id, t(a.key)));
     }
     $("#analysis-card").hidden = !config.user;
@@ -862,6 +862,8 @@
     $("#login-btn").hidden = !!u;
     $("#logout-btn").hidden = !u;
     $("#welcome").hidden = !!u;
+    $("#layer-list").closest(".card").hidden = !u;
+    $("#legend").closest(".card").hidden = !u;
     const badge = $("#user-badge");
     badge.hidden = !u;
     if (u) badge.innerHTML = `<b>${escapeHtml(u.username)}</b> · ${escapeHtml(t("role_" + u.role))}`;
