@@ -197,9 +197,11 @@ def source_and_where(q: LayerQuery, *, with_bbox: bool = True) -> tuple[str, lis
 
 
 def _geometry_sql(q: LayerQuery) -> str:
+    """Full geometry unless asked to simplify: Douglas-Peucker in metres (EPSG:3405), keeping
+    tiny parts (display only; ~3x faster than the topology-preserving variant on the communes)."""
     if q.simplify_m and q.layer.geometry_type != "Point":
-        return (f"ST_AsGeoJSON(ST_Transform(ST_SimplifyPreserveTopology(ST_Transform(t.geom, "
-                f"{METRIC_SRID}), :simplify_m), 4326), {GEOJSON_DECIMALS})::json")
+        return (f"ST_AsGeoJSON(ST_Transform(ST_Simplify(ST_Transform(t.geom, "
+                f"{METRIC_SRID}), :simplify_m, true), 4326), {GEOJSON_DECIMALS})::json")
     return f"ST_AsGeoJSON(t.geom, {GEOJSON_DECIMALS})::json"
 
 

@@ -82,7 +82,7 @@ def tile_sql(q: LayerQuery, tolerance_units: float | None) -> tuple[str, dict]:
     source, where, params = source_and_where(q, with_bbox=False)
     geom = "ST_Transform(t.geom, 3857)"
     if tolerance_units and q.layer.geometry_type != "Point":
-        geom = f"ST_SimplifyPreserveTopology({geom}, :tol)"
+        geom = f"ST_Simplify({geom}, :tol, true)"  # ST_AsMVTGeom repairs what this may break
     has_int_id = q.layer.id != "incident_hexagons"
     id_col = ", t.fid AS fid" if has_int_id else ""
     sql = f"""WITH env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e),
