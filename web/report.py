@@ -301,7 +301,9 @@ def build_report_map(engine: Engine, commune: str | None = None, province: str |
                          "Vụ việc / incidents"]),
         ).add_to(m)
 
-    counts = folium.FeatureGroup(name="Số vụ việc / incident counts")
+    # On a province map 114 badges would hide the map: the layer starts off (counts stay in the
+    # tooltips) and the reader can switch it on.
+    counts = folium.FeatureGroup(name="Số vụ việc / incident counts", show=level == "commune")
     for u in units:
         n = int(u["incidents"])
         if n == 0:
