@@ -124,13 +124,14 @@ def emerging_hotspots(bind: Bind, flt: IncidentFilter, cell_m: float = 500.0, st
     if band_m is None and k is None:
         band_m = math.sqrt(3.0) * cell_m * 1.01
     where, params = flt.sql("i")
-    hi, hj = hex_index_sql("ST_X(p.g)", "ST_Y(p.g)")
+    hi, hj = hex_index_sql("p.x", "p.y")
     sql = f"""
     WITH area AS MATERIALIZED ({area_sql(province_code, commune_code)}),
-    p AS (
-        SELECT ST_Transform(i.geom, {METRIC_SRID}) AS g,
-               date_trunc('{step}', i.occurred_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS t
-        FROM incident i, area WHERE i.geom && area.g4326 AND {where}
+    p AS MATERIALIZED (
+        SELECT ST_X(g) AS x, ST_Y(g) AS y, t FROM (
+            SELECT ST_Transform(i.geom, {METRIC_SRID}) AS g,
+                   date_trunc('{step}', i.occurred_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS t
+            FROM incident i, area WHERE i.geom && area.g4326 AND {where}) q
     )
     SELECT {hi} AS i, {hj} AS j, t, count(*) AS n FROM p GROUP BY 1, 2, 3"""
     params |= {"hex_size": float(cell_m), "on": on or flt.end, "area_code": province_code or commune_code}

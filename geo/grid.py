@@ -33,18 +33,28 @@ def area_sql(province_code: str | None, commune_code: str | None) -> str:
     ORDER BY valid_from DESC LIMIT 1"""
 
 
-def hex_index_sql(x: str, y: str) -> str:
+HEX_SIZE = "CAST(:hex_size AS float8)"  # psycopg2 sends floats as numeric literals: force float8
+HEX_HEIGHT = f"({HEX_SIZE} * {SQRT3!r}::float8)"
+
+
+def hex_centre_sql(i: str, j: str) -> tuple[str, str]:
+    """SQL (x, y) of the centre of hexagon (i, j) of side :hex_size (PostGIS layout)."""
+    return (f"(1.5 * {HEX_SIZE} * ({i}))",
+            f"(({j}) * {HEX_HEIGHT} + CASE WHEN ({i}) % 2 <> 0 THEN {HEX_HEIGHT} / 2 ELSE 0 END)")
+
+
+def hex_index_sql(x: str, y: str) -> tuple[str, str]:
     """SQL expressions (i, j) of the hexagon of side :hex_size holding point (x, y) in metres."""
     # candidate columns i0 and i0+1; odd columns are shifted up by half a row (PostGIS layout)
-    h = f"(:hex_size * {SQRT3!r})"
-    i0 = f"floor({x} / (1.5 * :hex_size))::int"
+    h = HEX_HEIGHT
+    i0 = f"floor({x} / (1.5 * {HEX_SIZE}))::int"
 
     def row(i: str) -> str:
         return f"round(({y} - CASE WHEN ({i}) % 2 <> 0 THEN {h} / 2 ELSE 0 END) / {h})::int"
 
     def d2(i: str) -> str:
-        cy = f"(({row(i)}) * {h} + CASE WHEN ({i}) % 2 <> 0 THEN {h} / 2 ELSE 0 END)"
-        return f"(power({x} - 1.5 * :hex_size * ({i}), 2) + power({y} - {cy}, 2))"
+        cx, cy = hex_centre_sql(i, row(i))
+        return f"(({x} - {cx}) ^ 2 + ({y} - {cy}) ^ 2)"
 
     ia, ib = i0, f"({i0} + 1)"
     pick_a = f"{d2(ia)} <= {d2(ib)}"
@@ -63,20 +73,29 @@ def hex_counts(bind: Bind, cell_m: float, flt: IncidentFilter = IncidentFilter()
         raise ValueError("cell_m must be > 0")
     on = on or flt.end or date.today()
     where, params = flt.sql("i")
-    hi, hj = hex_index_sql("ST_X(p.g)", "ST_Y(p.g)")
+    hi, hj = hex_index_sql("p.x", "p.y")
+    cx, cy = hex_centre_sql("h.i", "h.j")
     geom_col = ", ST_AsGeoJSON(ST_Transform(h.geom, 4326), 6)::json AS geometry" if with_geometry else ""
     sql = f"""
     WITH area AS MATERIALIZED ({area_sql(province_code, commune_code)}),
-    p AS (
-        SELECT ST_Transform(i.geom, {METRIC_SRID}) AS g FROM incident i, area
-        WHERE i.geom && area.g4326 AND {where}
+    -- grids over the boxes of small pieces of the area hug its shape: far fewer candidate
+    -- hexagons to test than one grid over the whole bounding box (5x faster on a province)
+    parts AS MATERIALIZED (SELECT ST_Subdivide(area.g, 128) AS g FROM area),
+    cells AS MATERIALIZED (
+        SELECT DISTINCT ON (h.i, h.j) h.i, h.j, h.geom
+        FROM parts, ST_HexagonGrid({HEX_SIZE}, parts.g) h
+        WHERE ST_Intersects(parts.g, h.geom)
+        ORDER BY h.i, h.j
+    ),
+    p AS MATERIALIZED (
+        SELECT ST_X(g) AS x, ST_Y(g) AS y
+        FROM (SELECT ST_Transform(i.geom, {METRIC_SRID}) AS g FROM incident i, area
+              WHERE i.geom && area.g4326 AND {where}) t
     ),
     counts AS (SELECT {hi} AS i, {hj} AS j, count(*) AS n FROM p GROUP BY 1, 2)
-    SELECT h.i, h.j, COALESCE(c.n, 0) AS count,
-           ST_X(ST_Centroid(h.geom)) AS x, ST_Y(ST_Centroid(h.geom)) AS y{geom_col}
-    FROM area, ST_HexagonGrid(:hex_size, area.g) h
+    SELECT h.i, h.j, COALESCE(c.n, 0) AS count, {cx} AS x, {cy} AS y{geom_col}
+    FROM cells h
     LEFT JOIN counts c ON c.i = h.i AND c.j = h.j
-    WHERE ST_Intersects(h.geom, area.g)
     ORDER BY h.i, h.j
     """
     params |= {"hex_size": float(cell_m), "on": on, "area_code": province_code or commune_code}
