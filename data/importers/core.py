@@ -145,7 +145,10 @@ def _stage_and_write(conn: Connection, kind: Kind, source: SourceTable, parsed, 
         return
     if options.progress:
         options.progress("write", 0, 1)
+    # Units are assigned above, set-based; tell the per-row trigger not to redo it (0003a).
+    conn.exec_driver_sql("SET LOCAL antt.units_assigned = 'on'")
     flags = [r[0] for r in conn.exec_driver_sql(kind.write_sql).fetchall()]
+    conn.exec_driver_sql("SET LOCAL antt.units_assigned = 'off'")
     report.inserted = sum(1 for f in flags if f)
     report.updated = len(flags) - report.inserted
     for sql in kind.after_sql:

@@ -11,12 +11,15 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from antt.text import fold
+from antt.text import fold as _fold
 from data.importers.report import ImportReport
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+# Enumerations repeat the same few words on 100,000 rows: fold each distinct word once.
+fold = lru_cache(maxsize=65536)(_fold)
 
 # Coordinates: column names users write, most specific first.
 LON_ALIASES = ("lon", "lng", "long", "longitude", "kinh_do", "kinhdo", "kd")

@@ -78,6 +78,10 @@ def copy_rows(conn: Connection, columns: list[str], rows: Iterable[list], progre
     return n
 
 
+# unit_at orders by "ST_Contains(part, p) AND NOT ST_Touches(part, p)". For a point p the two
+# are the same test: a polygon contains a point only when the point is in its interior, and
+# touches it only when the point is on its boundary. So ST_Contains alone gives the same order
+# at half the cost (a test compares this join with unit_at on every Hải Phòng commune).
 ASSIGN_SQL = """
 UPDATE {stage} s SET {column} = a.unit_id
 FROM (
@@ -87,8 +91,7 @@ FROM (
   JOIN admin_unit u ON u.id = pt.unit_id
   WHERE u.level = '{level}' AND s.{column} IS NULL
     AND u.valid_from <= s.on_date AND (u.valid_to IS NULL OR s.on_date < u.valid_to)
-  ORDER BY s.row_no, (ST_Contains(pt.geom, s.geom) AND NOT ST_Touches(pt.geom, s.geom)) DESC,
-           u.code
+  ORDER BY s.row_no, ST_Contains(pt.geom, s.geom) DESC, u.code
 ) a
 WHERE s.row_no = a.row_no
 """
