@@ -8,6 +8,8 @@
    Peer: the schema's per-row path (INSERT with commune_id NULL, so the assign_units trigger calls
    unit_at() row by row) for the same 100,000 points, inside a rolled-back transaction.
 
+Wall time and CPU time (Python process + the PostgreSQL backend that did the work, from
+/proc) are both printed: on a loaded machine wall time includes waiting for a CPU.
 Each step runs in its own spawned process, so its peak RSS (ru_maxrss, of the Python process)
 is its own; the PostgreSQL backend's peak (VmHWM of the backend that did the work) is printed
 beside it. Run: `antt bench run import` (takes a few minutes).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import multiprocessing as mp
+import os
 import resource
 import tempfile
 import time
@@ -26,6 +29,16 @@ N_INCIDENTS = 100_000
 TARGET_BOUNDARIES_S = 60.0
 TARGET_INCIDENTS_S = 20.0
 TARGET_MEMORY_MB = 2048.0
+
+
+def _backend_cpu_s(conn) -> float | None:
+    """CPU seconds (user + system) of this connection's PostgreSQL backend so far."""
+    pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _backend_peak_mb(conn) -> float | None:
@@ -44,15 +57,19 @@ def _step_boundaries(url: str, queue) -> None:
     from data.boundaries.load import import_boundaries
 
     eng = make_engine(url, pool_size=1, max_overflow=0)
-    t = time.perf_counter()
+    with eng.connect() as conn:
+        cpu0 = _backend_cpu_s(conn)
+    t, c = time.perf_counter(), time.process_time()
     report = import_boundaries(eng, "2025")
-    seconds = time.perf_counter() - t
+    seconds, py_cpu = time.perf_counter() - t, time.process_time() - c
     with eng.connect() as conn:
         backend = _backend_peak_mb(conn)
+        db_cpu = (_backend_cpu_s(conn) or 0) - (cpu0 or 0)
     queue.put({"seconds": seconds, "inserted": report.inserted, "updated": report.updated,
                "errors": len(report.errors), "repairs": len(report.repairs),
                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-               "backend_mb": backend})
+               "backend_mb": backend,
+               "py_cpu": py_cpu, "db_cpu": db_cpu})
 
 
 def _step_incidents(url: str, path: str, queue) -> None:
@@ -60,16 +77,20 @@ def _step_incidents(url: str, path: str, queue) -> None:
     from data.importers.core import import_points
 
     eng = make_engine(url, pool_size=1, max_overflow=0)
-    t = time.perf_counter()
+    with eng.connect() as conn:
+        cpu0 = _backend_cpu_s(conn)
+    t, c = time.perf_counter(), time.process_time()
     report = import_points(eng, "incidents", path)
-    seconds = time.perf_counter() - t
+    seconds, py_cpu = time.perf_counter() - t, time.process_time() - c
     with eng.connect() as conn:
         backend = _backend_peak_mb(conn)
+        db_cpu = (_backend_cpu_s(conn) or 0) - (cpu0 or 0)
     queue.put({"seconds": seconds, "inserted": report.inserted, "updated": report.updated,
                "errors": len(report.errors), "first_errors": [e.reason_en for e in
                                                               report.sorted_errors()[:3]],
                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-               "backend_mb": backend})
+               "backend_mb": backend,
+               "py_cpu": py_cpu, "db_cpu": db_cpu})
 
 
 def _run(target, *args) -> dict:
@@ -163,6 +184,8 @@ def main() -> None:
               f"(target {TARGET_BOUNDARIES_S:.0f} s, ratio {b1['seconds'] / TARGET_BOUNDARIES_S:.2f})"
               f"; inserted {b1['inserted']}, updated {b1['updated']}, errors {b1['errors']}, "
               f"repairs reported {b1['repairs']}")
+        print(f"  CPU: python {b1['py_cpu']:.1f} s + postgres backend {b1['db_cpu']:.1f} s "
+              f"(wall time on a shared machine includes waiting for the CPU)")
         print(f"  peak RSS python {b1['rss_mb']:.0f} MB, postgres backend {b1['backend_mb'] or 0:.0f} MB"
               f" (target < {TARGET_MEMORY_MB:.0f} MB)")
         b2 = _run(_step_boundaries, url)
@@ -177,6 +200,7 @@ def main() -> None:
         print(f"incidents import: {inc['seconds']:.1f} s (target {TARGET_INCIDENTS_S:.0f} s, ratio "
               f"{inc['seconds'] / TARGET_INCIDENTS_S:.2f}); inserted {inc['inserted']}, "
               f"errors {inc['errors']} {inc['first_errors']}")
+        print(f"  CPU: python {inc['py_cpu']:.1f} s + postgres backend {inc['db_cpu']:.1f} s")
         print(f"  {N_INCIDENTS / inc['seconds']:,.0f} rows/s; peak RSS python {inc['rss_mb']:.0f} MB, "
               f"postgres backend {inc['backend_mb'] or 0:.0f} MB (target < {TARGET_MEMORY_MB:.0f} MB)")
         peer_s, agree = peer_per_row_trigger(url)
