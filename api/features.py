@@ -34,7 +34,15 @@ from layers.filters import (
     parse_limit,
     parse_offset,
 )
-from layers.sql import LayerQuery, count_query, item_query, items_query, no_jit, rows_query
+from layers.sql import (
+    LayerQuery,
+    count_query,
+    counted_items_query,
+    item_query,
+    items_query,
+    no_jit,
+    rows_query,
+)
 
 GEOJSON = "application/geo+json"
 CONFORMANCE = [
@@ -245,14 +253,18 @@ def make_router() -> APIRouter:
         conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
             no_jit(conn)
-            sql, p = count_query(q)
-            matched = conn.execute(text(sql), p).scalar_one()
+            if fmt != "csv" and layer.kind == "aggregate":
+                sql, p = counted_items_query(q, limit, offset)
+                matched, features = conn.execute(text(sql), p).one()
+            else:
+                sql, p = count_query(q)
+                matched = conn.execute(text(sql), p).scalar_one()
             returned = max(0, min(limit, matched - offset))
             if fmt == "csv":
                 sql, p = rows_query(q, limit, offset)
                 result = conn.execute(text(sql), p)
                 columns, rows = list(result.keys()), result.fetchall()
-            else:
+            elif layer.kind != "aggregate":
                 sql, p = items_query(q, limit, offset)
                 features = conn.execute(text(sql), p).scalar_one()
         links = [{"href": _page_url(request, offset, limit), "rel": "self",
