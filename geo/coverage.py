@@ -84,9 +84,28 @@ active_models AS MATERIALIZED (
         WHERE mr.model_id = m.id AND mr.rated_on <= :on
         ORDER BY mr.rated_on DESC, mr.id DESC LIMIT 1
     ) r ON true
-    WHERE m.founded_on <= :on
-      AND NOT (m.status IN ('suspended', 'dissolved') AND COALESCE(m.status_since, m.founded_on) <= :on)
+    WHERE {ACTIVE_SQL} AND {SCOPE}
 )"""
+# A model is active on :on (alias m).
+ACTIVE_SQL = ("m.founded_on <= :on AND NOT (m.status IN ('suspended', 'dissolved') "
+              "AND COALESCE(m.status_since, m.founded_on) <= :on)")
+
+
+def scope_communes(province_code: str | None, commune_code: str | None) -> str:
+    """SQL list of the commune ids in scope (for ``x.commune_id IN (...)``), or None = all."""
+    if province_code is None and commune_code is None:
+        return ""
+    cond = "province_code = :province_code" if province_code is not None else "code = :commune_code"
+    if province_code is not None and commune_code is not None:
+        cond += " AND code = :commune_code"
+    return (f"SELECT id FROM admin_unit WHERE level = 'commune' AND {cond} "
+            "AND valid_from <= :on AND (valid_to IS NULL OR :on < valid_to)")
+
+
+def active_models_cte(scope: str) -> str:
+    """The active_models CTE limited to models of the communes in scope (all when empty)."""
+    return ACTIVE_MODELS.replace("{ACTIVE_SQL}", ACTIVE_SQL).replace(
+        "{SCOPE}", f"m.commune_id IN ({scope})" if scope else "TRUE")
 
 
 def _model_stats(unit_col: str) -> str:
@@ -110,20 +129,22 @@ def _type_stats(unit_col: str) -> str:
         WHERE {unit_col} IS NOT NULL GROUP BY 1, 2) t GROUP BY unit_id"""
 
 
-def _institution_stats(unit_col: str) -> str:
+def _institution_stats(unit_col: str, scope: str = "") -> str:
+    where = f" AND s.commune_id IN ({scope})" if scope else ""
     return f"""
     SELECT s.{unit_col} AS unit_id, count(*) AS institutions,
            count(*) FILTER (WHERE iy.antt_safe) AS institutions_safe,
            count(*) FILTER (WHERE iy.festival_held) AS institutions_festival
     FROM institution s
     LEFT JOIN institution_year iy ON iy.institution_id = s.id AND iy.year = :year
-    WHERE s.{unit_col} IS NOT NULL GROUP BY s.{unit_col}"""
+    WHERE s.{unit_col} IS NOT NULL{where} GROUP BY s.{unit_col}"""
 
 
-def _fire_stats(unit_col: str) -> str:
+def _fire_stats(unit_col: str, scope: str = "") -> str:
+    where = f" AND commune_id IN ({scope})" if scope else ""
     return f"""
     SELECT {unit_col} AS unit_id, sum(households) AS fire_households, count(*) AS fire_groups
-    FROM fire_group WHERE founded_on <= :on AND {unit_col} IS NOT NULL GROUP BY {unit_col}"""
+    FROM fire_group WHERE founded_on <= :on AND {unit_col} IS NOT NULL{where} GROUP BY {unit_col}"""
 
 
 def _scope(alias: str, province_code: str | None, commune_code: str | None, commune_alias: str) -> str:
@@ -152,8 +173,9 @@ def village_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
                      province_code: str | None = None, commune_code: str | None = None) -> pd.DataFrame:
     """One row per village valid on ``on``: models by rating/type, covered flag, fire-group
     household share, institutions certified "An toàn về ANTT", 19/8 festival held."""
+    scope = scope_communes(province_code, commune_code)
     sql = f"""
-    WITH {ACTIVE_MODELS},
+    WITH {active_models_cte(scope)},
     v AS (
         SELECT v.id, v.code, v.name, c.id AS commune_id, c.code AS commune_code, c.name AS commune_name,
                v.population, v.households
@@ -176,8 +198,8 @@ def village_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
     FROM v
     LEFT JOIN ({_model_stats('village_id')}) ms ON ms.unit_id = v.id
     LEFT JOIN ({_type_stats('village_id')}) ts ON ts.unit_id = v.id
-    LEFT JOIN ({_fire_stats('village_id')}) fs ON fs.unit_id = v.id
-    LEFT JOIN ({_institution_stats('village_id')}) ins ON ins.unit_id = v.id
+    LEFT JOIN ({_fire_stats('village_id', scope)}) fs ON fs.unit_id = v.id
+    LEFT JOIN ({_institution_stats('village_id', scope)}) ins ON ins.unit_id = v.id
     LEFT JOIN unit_year uy ON uy.unit_id = v.id AND uy.year = :year
     ORDER BY v.commune_code, v.code
     """
@@ -200,6 +222,7 @@ def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
     if radius_m is not None and radius_m <= 0:
         raise ValueError("radius_m must be > 0")
     with_r = radius_m is not None
+    scope = scope_communes(province_code, commune_code)
     geo_ctes = f"""
     -- union of R-buffers of the active models near each commune, in metres: one buffer of the
     -- multipoint (GEOS unions as it buffers, far faster than ST_Union of circles). Models whose
@@ -208,8 +231,7 @@ def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
     buf AS MATERIALIZED (
         SELECT c.id, ST_Buffer(ST_Collect(ST_Transform(m.geom, {METRIC_SRID})), :r, 8) AS b
         FROM c
-        JOIN security_model m ON m.geom && ST_Expand(c.box, :r_deg)
-        JOIN active_models a ON a.id = m.id
+        JOIN security_model m ON m.geom && ST_Expand(c.box, :r_deg) AND {ACTIVE_SQL}
         GROUP BY c.id
     ),
     -- the union cut into small pieces (they partition it, so areas add up): each overlay with
@@ -253,7 +275,7 @@ def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
     LEFT JOIN ca ON ca.id = c.id
     LEFT JOIN va ON va.commune_id = c.id""" if with_r else ""
     sql = f"""
-    WITH {ACTIVE_MODELS},
+    WITH {active_models_cte(scope)},
     c AS MATERIALIZED (
         SELECT c.id, c.code, c.name, c.province_code, c.population, c.households, c.geom,
                ST_Envelope(c.geom) AS box
@@ -290,8 +312,8 @@ def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
     LEFT JOIN vs ON vs.commune_id = c.id{geo_joins}
     LEFT JOIN ({_model_stats('commune_id')}) ms ON ms.unit_id = c.id
     LEFT JOIN ({_type_stats('commune_id')}) ts ON ts.unit_id = c.id
-    LEFT JOIN ({_fire_stats('commune_id')}) fs ON fs.unit_id = c.id
-    LEFT JOIN ({_institution_stats('commune_id')}) ins ON ins.unit_id = c.id
+    LEFT JOIN ({_fire_stats('commune_id', scope)}) fs ON fs.unit_id = c.id
+    LEFT JOIN ({_institution_stats('commune_id', scope)}) ins ON ins.unit_id = c.id
     LEFT JOIN unit_year uy ON uy.unit_id = c.id AND uy.year = :year
     ORDER BY c.code
     """
