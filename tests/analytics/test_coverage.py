@@ -144,3 +144,11 @@ def test_old_era_rolled_up_into_2025_communes(site_engine, site):
     assert (row["villages"], row["villages_covered"], row["models_qualifying"]) == (2, 1, 1)
     assert row["covered_share"] == pytest.approx(0.5) and not row["covered"]
     assert df.attrs["unmatched"] == []
+
+
+def test_counts_only_without_radius(site_engine, site):
+    full = commune_coverage(site_engine, D1, commune_code=site.commune_code).iloc[0]
+    quick = commune_coverage(site_engine, D1, radius_m=None, commune_code=site.commune_code).iloc[0]
+    for col in ("villages", "villages_covered", "models_active", "models_qualifying", "covered"):
+        assert quick[col] == full[col]
+    assert quick["population_within_r"] is None and quick["area_within_r_share"] is None
