@@ -177,3 +177,20 @@ def test_tcvn3_file_is_refused_not_stored_as_mojibake(haiphong_engine, haiphong_
     assert _errors(report) == [(None, "file")]
     assert "TCVN3" in report.errors[0].reason_en
     assert _count(haiphong_engine) == 0
+
+
+def test_date_of_an_era_not_loaded_says_so(haiphong_engine, good_rows, tmp_path, write_csv):
+    """Only 2025 units are loaded: a 2024 incident cannot get a commune, and we say why."""
+    rows = [good_rows[0], ["A2", "fire", "2024-05-01", *good_rows[1][3:]]]
+    report = import_points(haiphong_engine, "incidents", write_csv(tmp_path / "v.csv", HEADER, rows))
+    assert _errors(report) == [(3, "geometry")]
+    assert "No commune boundaries are loaded for 2024-05-01" in report.errors[0].reason_en
+    assert _count(haiphong_engine) == 0
+
+
+def test_unsupported_format_and_missing_file(haiphong_engine, tmp_path):
+    (tmp_path / "x.docx").write_bytes(b"PK")
+    assert _errors(import_points(haiphong_engine, "incidents", tmp_path / "x.docx")) == [
+        (None, "file")]
+    assert _errors(import_points(haiphong_engine, "incidents", tmp_path / "nope.csv")) == [
+        (None, "file")]

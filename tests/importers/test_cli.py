@@ -65,3 +65,20 @@ def test_bad_map_option_is_a_usage_error(haiphong_url, tmp_path, write_csv):
     result = CliRunner().invoke(app, ["import", "incidents", str(f), "--map", "nonsense",
                                       "--database-url", haiphong_url])
     assert result.exit_code == 2
+
+
+def test_boundaries_and_lineage_commands(db_url, tmp_path):
+    from data.boundaries import sources
+
+    runner = CliRunner()
+    hp = str(sources.path_of(sources.COMMUNES_2025_HAIPHONG))
+    out = tmp_path / "b.json"
+    result = runner.invoke(app, ["import", "boundaries", hp, "--province", "31",
+                                 "--database-url", db_url, "--report", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text(encoding="utf-8"))["inserted"] == 115
+    result = runner.invoke(app, ["import", "lineage", "--dry-run", "--database-url", db_url])
+    assert result.exit_code == 0, result.output
+    bad = runner.invoke(app, ["import", "boundaries", hp, "--era", "1990", "--database-url",
+                              db_url])
+    assert bad.exit_code == 1

@@ -99,3 +99,25 @@ def test_launch_point_at_a_village_without_coordinates(haiphong_engine, village,
                                "FROM launch_point l JOIN admin_unit v ON v.id = l.village_id "
                                "JOIN admin_unit c ON c.id = l.commune_id")
     assert tuple(lp) == ("L1", "T1", COMMUNE, True)
+
+
+def test_model_hosted_by_an_institution_stands_at_it(haiphong_engine, village, tmp_path,
+                                                     write_csv):
+    inst = write_csv(tmp_path / "i.csv", ["ma", "loai", "ten", "lon", "lat"],
+                     [["SCH-1", "school", "Trường Tiểu học", village.x, village.y]])
+    assert import_points(haiphong_engine, "institutions", inst).ok
+    header = ["ma", "loai", "ten", "don_vi", "ngay_thanh_lap"]
+    f = write_csv(tmp_path / "m.csv", header, [
+        ["M1", "Trường học an toàn về ANTT", "Trường an toàn", "SCH-1", "2024-09-05"],
+        ["M2", "truong_hoc_an_toan", "Sai nơi", "T1", "2024-09-05"]])
+    report = import_points(haiphong_engine, "models", f)
+    assert [(e.row, e.field) for e in report.errors] == [(3, "host")]
+    f = write_csv(tmp_path / "m2.csv", header, [
+        ["M1", "Trường học an toàn về ANTT", "Trường an toàn", "SCH-1", "2024-09-05"]])
+    report = import_points(haiphong_engine, "models", f)
+    assert report.ok, report.errors
+    row = _one(haiphong_engine,
+               "SELECT m.host_kind, m.type_code, ST_Equals(m.geom, i.geom), c.code "
+               "FROM security_model m JOIN institution i ON i.id = m.institution_id "
+               "JOIN admin_unit c ON c.id = m.commune_id")
+    assert tuple(row) == ("institution", "truong_hoc_an_toan", True, COMMUNE)
