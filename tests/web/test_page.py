@@ -10,6 +10,7 @@ from sqlalchemy import text
 from antt.db import make_engine
 
 READY = "document.body.dataset.ready === '1'"
+CLOSED = "!document.querySelector('#launch-dialog').open"
 
 
 class Recorder:
@@ -124,7 +125,7 @@ def test_planner_adds_and_edits_a_launch_point(live_server, demo_url, browser, a
     page.fill("#launch-form input[name=theme]", "Ngày hội toàn dân bảo vệ ANTQ")
     page.fill("#launch-form input[name=launch_date]", "2026-08-19")
     page.click("#launch-form button[type=submit]")
-    page.wait_for_selector("#launch-dialog:not([open])")
+    page.wait_for_function(CLOSED, timeout=30_000)
     eng = make_engine(demo_url)
     with eng.connect() as conn:
         row = conn.execute(text(
@@ -144,7 +145,7 @@ def test_planner_adds_and_edits_a_launch_point(live_server, demo_url, browser, a
     page.wait_for_selector("#launch-dialog[open]")
     page.fill("#launch-form input[name=theme]", "Chủ đề đã sửa")
     page.click("#launch-form button[type=submit]")
-    page.wait_for_selector("#launch-dialog:not([open])")
+    page.wait_for_function(CLOSED, timeout=30_000)
     with eng.connect() as conn:
         edited = conn.execute(text("SELECT theme, version FROM launch_point WHERE id = :i"),
                               {"i": row["id"]}).mappings().one()
