@@ -5,6 +5,8 @@ circumradius, so a hexagon is 2*size wide and 2.598*size^2 in area), anchored at
 origin, so (i, j) is a stable cell id for a given size. Points are binned analytically to the
 hexagon whose centre is nearest (the hexagons are exactly the Voronoi cells of their centres):
 each point is counted once even on a shared edge, where a spatial join would count it twice.
+A hexagon straddling the area's border counts all its incidents, on both sides of the border:
+cells describe space, not administrative units.
 """
 
 from __future__ import annotations
