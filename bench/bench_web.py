@@ -100,7 +100,7 @@ def _measure(browser, base: str, gzip: bool) -> dict[str, float]:
     page = context.new_page()
     finished: list = []
     errors: list[str] = []
-    page.on("requestfinished", finished.append)
+    page.on("requestfinished", lambda req: finished.append(req))
     page.on("response", lambda resp: errors.append(f"{resp.status} {resp.url}")
             if resp.status >= 400 else None)
     page.goto(f"{base}/#c=20.86,106.62&z=10&l={LAYERS}")
