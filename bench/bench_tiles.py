@@ -156,7 +156,7 @@ def tiles_over(url: str, z: int, limit: int) -> list[tuple[int, int, int]]:
 def direct_sql_latencies(url: str, layer_id: str, tiles, rounds: int) -> list[float]:
     from api.deps import Principal
     from layers.catalogue import CATALOGUE
-    from layers.sql import LayerQuery, no_jit
+    from layers.sql import LayerQuery
     from layers.tiles import BUFFER, EXTENT, tile_sql, tile_width_m
 
     q = LayerQuery(CATALOGUE[layer_id], Principal("bench", "admin"))
@@ -171,8 +171,7 @@ def direct_sql_latencies(url: str, layer_id: str, tiles, rounds: int) -> list[fl
                               "tol": (step or 0) * unit}
                 t = time.perf_counter()
                 with conn.begin():
-                    no_jit(conn)
-                    conn.execute(text(sql), p).one()
+                    conn.execute(text(sql), p).one()  # the endpoint's statement, JIT-off prefix included
                 out.append(time.perf_counter() - t)
     return out
 
