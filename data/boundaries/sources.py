@@ -41,14 +41,19 @@ DISTRICTS_PRE2025_HAIDUONG = "pre2025_units_dvhcvn/haiduong_districts_gischinhph
 PROVINCES_PRE2025 = "pre2025_units_dvhcvn/vn_provinces_gischinhphu.geojson.gz"
 
 
-def read_vector(path: Path | str, **kw) -> gpd.GeoDataFrame:
-    """Read any vector file pyogrio knows; gzip and zip go through GDAL's virtual files."""
+def vsi_path(path: Path | str) -> str:
+    """The GDAL path: gzip and zip go through GDAL's virtual file systems."""
     p = str(path)
     if p.endswith(".gz") and not p.startswith("/vsigzip/"):
         p = "/vsigzip/" + p
     elif p.endswith(".zip") and not p.startswith("/vsizip/"):
         p = "/vsizip/" + p
-    return pyogrio.read_dataframe(p, **kw)
+    return p
+
+
+def read_vector(path: Path | str, **kw) -> gpd.GeoDataFrame:
+    """Read any vector file pyogrio knows; gzip and zip go through GDAL's virtual files."""
+    return pyogrio.read_dataframe(vsi_path(path), **kw)
 
 
 def communes_2025(path: Path | str, province_code: str | None = None) -> gpd.GeoDataFrame:

@@ -135,6 +135,10 @@ def _points_from_geometry(source: SourceTable, report: ImportReport,
     ys = np.full(n, np.nan)
     for i, g in enumerate(geoms):
         row = source.rows[i]
+        if i in source.broken:
+            report.add(row, "geometry", f"Hình học hỏng: {source.broken[i]}",
+                       f"Broken geometry: {source.broken[i]}")
+            continue
         if g is None or g.is_empty:
             if required:
                 report.add(row, "geometry", "Hình học rỗng", "Empty geometry")
@@ -166,6 +170,10 @@ def read_polygons(source: SourceTable, crs: CRS | None, report: ImportReport) ->
     tr = to_wgs84(crs.to_wkt())
     for i, g in enumerate(np.asarray(source.geometry.values, dtype=object)):
         row = source.rows[i]
+        if i in source.broken:
+            report.add(row, "geometry", f"Hình học hỏng: {source.broken[i]}",
+                       f"Broken geometry: {source.broken[i]}")
+            continue
         if g is None or g.is_empty:
             report.add(row, "geometry", "Hình học rỗng", "Empty geometry")
             continue

@@ -11,15 +11,19 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyogrio
+import shapely
+import shapely.errors
 from pyproj import CRS
 
 from antt.text import fold
-from data.boundaries.sources import read_vector
+from data.boundaries.sources import vsi_path
 
 VECTOR_SUFFIXES = (".geojson", ".json", ".geojson.gz", ".json.gz", ".gpkg", ".zip", ".shp", ".fgb")
 TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
@@ -43,6 +47,7 @@ class SourceTable:
     crs: CRS | None = None
     encoding: str | None = None
     original_columns: dict[str, str] = field(default_factory=dict)
+    broken: dict[int, str] = field(default_factory=dict)  # position -> why GEOS refused it
 
 
 def normalise_column(name: str) -> str:
@@ -152,6 +157,24 @@ def _clean_cell(v: object) -> object:
     return v
 
 
+def _decode_geometries(wkb) -> tuple[list, dict[int, str]]:
+    """WKB -> shapely per feature; a feature GEOS refuses is kept as None with the reason."""
+    if wkb is None:
+        return [], {}
+    geoms: list = []
+    broken: dict[int, str] = {}
+    for i, b in enumerate(wkb):
+        if b is None:
+            geoms.append(None)
+            continue
+        try:
+            geoms.append(shapely.from_wkb(b))
+        except shapely.errors.GEOSException as exc:
+            geoms.append(None)
+            broken[i] = str(exc).split(": ", 1)[-1]
+    return geoms, broken
+
+
 def read_source(path: Path | str, *, sheet: str | None = None, encoding: str | None = None,
                 layer: str | None = None) -> SourceTable:
     """Read any supported file; raise FileRejected with a bilingual reason otherwise."""
@@ -180,20 +203,25 @@ def read_source(path: Path | str, *, sheet: str | None = None, encoding: str | N
         if encoding:
             kw["encoding"] = encoding
         try:
-            gdf = read_vector(p, **kw)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # GDAL's per-feature warnings
+                meta, _, wkb, values = pyogrio.raw.read(vsi_path(p), **kw)
         except Exception as exc:  # noqa: BLE001 - GDAL's message names the problem
             raise FileRejected(f"Không đọc được tệp không gian: {exc}",
                                f"Cannot read the vector file: {exc}") from exc
-        geom = gdf.geometry
-        attrs = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+        geoms, broken = _decode_geometries(wkb)
+        attrs = pd.DataFrame(dict(zip(meta["fields"], values, strict=True)),
+                             index=range(len(geoms)))
         frame, rows, original = _finish(attrs, first_row=1)
         texts = " ".join(str(v) for c in frame.columns for v in frame[c] if isinstance(v, str))
         if not looks_vietnamese(texts):
             raise FileRejected(
                 "Văn bản trong tệp bị lỗi mã hóa (không phải UTF-8 tiếng Việt); dùng --encoding",
                 "Text in the file is garbled (not UTF-8 Vietnamese); pass --encoding")
-        return SourceTable(frame, rows, geometry=geom.reset_index(drop=True), crs=gdf.crs,
-                           encoding=encoding or "utf-8", original_columns=original)
+        crs = CRS.from_user_input(meta["crs"]) if meta.get("crs") else None
+        return SourceTable(frame, rows, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs,
+                           encoding=encoding or "utf-8", original_columns=original,
+                           broken=broken)
     raise FileRejected(
         f"Định dạng không hỗ trợ: {p.name} (GeoJSON, GeoPackage, Shapefile .zip, CSV, XLSX)",
         f"Unsupported format: {p.name} (GeoJSON, GeoPackage, zipped Shapefile, CSV, XLSX)")

@@ -194,3 +194,17 @@ def test_unsupported_format_and_missing_file(haiphong_engine, tmp_path):
         (None, "file")]
     assert _errors(import_points(haiphong_engine, "incidents", tmp_path / "nope.csv")) == [
         (None, "file")]
+
+
+def test_broken_geometry_names_its_row(haiphong_engine, haiphong_points, tmp_path):
+    lon, lat = haiphong_points["10507"]
+    f = _geojson(tmp_path / "vu.geojson", [
+        _feature({"type": "Point", "coordinates": [lon, lat]}, ma="A1", loai="fire",
+                 ngay="2025-08-01"),
+        _feature({"type": "Polygon", "coordinates": [[[lon, lat], [lon + 0.01, lat]]]},
+                 ma="A2", loai="fire", ngay="2025-08-01"),
+    ])
+    report = import_points(haiphong_engine, "incidents", f)
+    assert _errors(report) == [(2, "geometry")]
+    assert "Broken geometry" in report.errors[0].reason_en
+    assert _count(haiphong_engine) == 0
