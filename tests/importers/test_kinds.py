@@ -88,9 +88,11 @@ def test_launch_point_at_a_village_without_coordinates(haiphong_engine, village,
     header = ["ma", "ten", "chu_de", "ngay_phat_dong", "ma_thon", "lon", "lat"]
     f = write_csv(tmp_path / "l.csv", header, [
         ["L1", "Phát động tại thôn Một", "Ngày hội toàn dân 19/8", "19/08/2025", "T1", "", ""],
-        ["L2", "Không có chỗ", "Chủ đề", "19/08/2025", "", "", ""]])
+        ["L2", "Không có chỗ", "Chủ đề", "19/08/2025", "", "", ""],
+        ["L3", "Thôn lạ", "Chủ đề", "19/08/2025", "T404", "", ""]])
     report = import_points(haiphong_engine, "launch-points", f)
-    assert [(e.row, e.field) for e in report.errors] == [(3, "geometry")]
+    assert [(e.row, e.field) for e in report.sorted_errors()] == [(3, "geometry"),
+                                                                   (4, "village_code")]
     f = write_csv(tmp_path / "l2.csv", header, [
         ["L1", "Phát động tại thôn Một", "Ngày hội toàn dân 19/8", "19/08/2025", "T1", "", ""]])
     report = import_points(haiphong_engine, "launch-points", f)
