@@ -222,12 +222,12 @@ def source_and_where(q: LayerQuery, *, with_bbox: bool = True) -> tuple[str, lis
 
 
 def _geometry_sql(q: LayerQuery) -> str:
-    """Full geometry unless asked to simplify: Douglas-Peucker in metres (EPSG:3405), keeping
-    tiny parts (display only; ~3x faster than the topology-preserving variant on the communes)."""
+    """GeoJSON text of the geometry: full unless asked to simplify (Douglas-Peucker in metres in
+    EPSG:3405, keeping tiny parts; display only, ~3x faster than the topology-preserving one)."""
+    geom = "t.geom"
     if q.simplify_m and q.layer.geometry_type != "Point":
-        return (f"ST_AsGeoJSON(ST_Transform(ST_Simplify(ST_Transform(t.geom, "
-                f"{METRIC_SRID}), :simplify_m, true), 4326), {GEOJSON_DECIMALS})::json")
-    return f"ST_AsGeoJSON(t.geom, {GEOJSON_DECIMALS})::json"
+        geom = f"ST_Transform(ST_Simplify(ST_Transform(t.geom, {METRIC_SRID}), :simplify_m, true), 4326)"
+    return f"coalesce(ST_AsGeoJSON({geom}, {GEOJSON_DECIMALS}), 'null')"
 
 
 def _properties_sql(layer: Layer) -> str:
@@ -236,8 +236,10 @@ def _properties_sql(layer: Layer) -> str:
 
 
 def feature_sql(q: LayerQuery) -> str:
-    return (f"json_build_object('type', 'Feature', 'id', t.fid, 'geometry', {_geometry_sql(q)}, "
-            f"'properties', {_properties_sql(q.layer)})")
+    """One GeoJSON Feature as text. Concatenated rather than json_build_object'ed: casting the
+    geometry text to json re-parses it, which cost a third of the whole commune layer."""
+    return (f"""'{{"type": "Feature", "id": ' || to_json(t.fid)::text || ', "geometry": ' || """
+            f"""{_geometry_sql(q)} || ', "properties": ' || {_properties_sql(q.layer)}::text || '}}'""")
 
 
 def count_query(q: LayerQuery) -> tuple[str, dict[str, Any]]:
@@ -249,7 +251,7 @@ def items_query(q: LayerQuery, limit: int, offset: int) -> tuple[str, dict[str, 
     """One row, one text column: the JSON array of the page's features (ordered by id)."""
     source, where, params = source_and_where(q)
     params |= {"limit": limit, "offset": offset, "simplify_m": q.simplify_m}
-    sql = f"""SELECT coalesce(json_agg(f.feature ORDER BY f.fid), '[]')::text
+    sql = f"""SELECT '[' || coalesce(string_agg(f.feature, ', ' ORDER BY f.fid), '') || ']'
         FROM (SELECT t.fid, {feature_sql(q)} AS feature FROM {source} t
               WHERE {' AND '.join(where)} ORDER BY t.fid LIMIT :limit OFFSET :offset) f"""
     return sql, params
@@ -262,7 +264,7 @@ def counted_items_query(q: LayerQuery, limit: int, offset: int) -> tuple[str, di
     params |= {"limit": limit, "offset": offset, "simplify_m": q.simplify_m}
     sql = f"""WITH m AS MATERIALIZED (SELECT t.* FROM {source} t WHERE {' AND '.join(where)})
         SELECT (SELECT count(*) FROM m),
-               (SELECT coalesce(json_agg(f.feature ORDER BY f.fid), '[]')::text
+               (SELECT '[' || coalesce(string_agg(f.feature, ', ' ORDER BY f.fid), '') || ']'
                 FROM (SELECT t.fid, {feature_sql(q)} AS feature FROM m t
                       ORDER BY t.fid LIMIT :limit OFFSET :offset) f)"""
     return sql, params
@@ -273,7 +275,7 @@ def item_query(q: LayerQuery, fid: int | str) -> tuple[str, dict[str, Any]]:
     source, where, params = source_and_where(q)
     version = "t._version" if q.layer.editable else "NULL::integer"
     params |= {"fid": fid, "simplify_m": q.simplify_m}
-    sql = (f"SELECT ({feature_sql(q)})::text, {version} FROM {source} t "
+    sql = (f"SELECT {feature_sql(q)}, {version} FROM {source} t "
            f"WHERE t.fid = :fid AND {' AND '.join(where)}")
     return sql, params
 
