@@ -79,16 +79,71 @@ def _copy_value(v: object) -> str:
     return str(v)
 
 
-def _copy_buffer(units: pd.DataFrame) -> io.StringIO:
-    """COPY text for the staging table. Why not DataFrame.to_csv: on 3,321 full-resolution
-    communes (226 MB of hex WKB) pandas took several times longer and twice the memory."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter="\t", quotechar='"', lineterminator="\n")
+CHUNK_BYTES = 16_000_000  # of hex WKB per COPY: bounds memory on full-resolution files
+
+
+def _chunks(units: pd.DataFrame) -> list[slice]:
+    """Row ranges whose hex WKB adds up to about CHUNK_BYTES."""
+    sizes = [len(w) if isinstance(w, str) else 0 for w in units["wkb"]]
+    out, start, total = [], 0, 0
+    for i, n in enumerate(sizes):
+        total += n
+        if total >= CHUNK_BYTES:
+            out.append(slice(start, i + 1))
+            start, total = i + 1, 0
+    if start < len(sizes):
+        out.append(slice(start, len(sizes)))
+    return out
+
+
+def _copy_buffer(units: pd.DataFrame) -> io.BytesIO:
+    """COPY text for the staging table, as bytes. Why not DataFrame.to_csv into a StringIO:
+    on 3,321 full-resolution communes (226 MB of hex WKB) that held several copies of the text,
+    some at 4 bytes per character, and peaked near 2 GB."""
+    text = io.StringIO()
+    writer = csv.writer(text, delimiter="\t", quotechar='"', lineterminator="\n")
     columns = [units[c].tolist() for c in UNIT_COLUMNS]
     for row in zip(*columns, strict=True):
         writer.writerow([_copy_value(v) for v in row])
-    buf.seek(0)
-    return buf
+    return io.BytesIO(text.getvalue().encode("utf-8"))
+
+
+UPSERT_SQL = """
+WITH ins AS (
+  INSERT INTO admin_unit AS u (level, code, kind, name, full_name, name_search,
+      province_code, population, households, valid_from, valid_to, source,
+      is_demo, is_synthetic, geom)
+  SELECT level, code, kind, name, full_name, name_search, province_code,
+         population, households, coalesce(valid_from, '-infinity'), valid_to,
+         source, coalesce(is_demo, false), coalesce(is_synthetic, false),
+         CASE WHEN wkb IS NULL THEN NULL ELSE
+           ST_Multi(ST_CollectionExtract(ST_MakeValid(
+             ST_SetSRID(ST_GeomFromWKB(decode(wkb, 'hex')), 4326)), 3)) END
+  FROM unit_stage
+  ON CONFLICT (level, code, valid_from) DO UPDATE SET
+      kind = EXCLUDED.kind, name = EXCLUDED.name, full_name = EXCLUDED.full_name,
+      name_search = EXCLUDED.name_search, province_code = EXCLUDED.province_code,
+      population = coalesce(EXCLUDED.population, u.population),
+      households = coalesce(EXCLUDED.households, u.households),
+      valid_to = EXCLUDED.valid_to, source = EXCLUDED.source,
+      is_demo = EXCLUDED.is_demo, is_synthetic = EXCLUDED.is_synthetic,
+      geom = coalesce(EXCLUDED.geom, u.geom)
+  RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM ins
+"""
+
+PARENTS_SQL = """
+UPDATE admin_unit c SET parent_id = p.id
+FROM unit_keys s, admin_unit p
+WHERE c.level = s.level AND c.code = s.code
+  AND c.valid_from = coalesce(s.valid_from, '-infinity')
+  AND s.parent_code IS NOT NULL
+  AND p.level = s.parent_level AND p.code = s.parent_code
+  AND p.valid_from <= c.valid_from
+  AND (p.valid_to IS NULL OR c.valid_from < p.valid_to)
+  AND c.parent_id IS DISTINCT FROM p.id
+"""
 
 
 def upsert_units(conn: Connection, units: pd.DataFrame) -> UpsertResult:
@@ -96,8 +151,10 @@ def upsert_units(conn: Connection, units: pd.DataFrame) -> UpsertResult:
 
     Parents are resolved by (parent_level, parent_code) among units valid at the child's
     valid_from, which may be loaded in the same call (parents first is not required).
+    Rows go in chunks of about CHUNK_BYTES of geometry, all in the caller's transaction.
     """
     raw = conn.connection.dbapi_connection
+    inserted = updated = 0
     with raw.cursor() as cur:
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS unit_stage (level text, code text, kind text, "
@@ -106,48 +163,18 @@ def upsert_units(conn: Connection, units: pd.DataFrame) -> UpsertResult:
             "valid_to date, source text, is_demo boolean, is_synthetic boolean, wkb text) "
             "ON COMMIT DROP"
         )
-        cur.execute("TRUNCATE unit_stage")
-        buf = _copy_buffer(units)
-        cur.copy_expert(
-            "COPY unit_stage FROM STDIN WITH (FORMAT csv, DELIMITER E'\\t', NULL '\\N')", buf)
-        cur.execute(
-            """
-            WITH ins AS (
-              INSERT INTO admin_unit AS u (level, code, kind, name, full_name, name_search,
-                  province_code, population, households, valid_from, valid_to, source,
-                  is_demo, is_synthetic, geom)
-              SELECT level, code, kind, name, full_name, name_search, province_code,
-                     population, households, coalesce(valid_from, '-infinity'), valid_to,
-                     source, coalesce(is_demo, false), coalesce(is_synthetic, false),
-                     CASE WHEN wkb IS NULL THEN NULL ELSE
-                       ST_Multi(ST_CollectionExtract(ST_MakeValid(
-                         ST_SetSRID(ST_GeomFromWKB(decode(wkb, 'hex')), 4326)), 3)) END
-              FROM unit_stage
-              ON CONFLICT (level, code, valid_from) DO UPDATE SET
-                  kind = EXCLUDED.kind, name = EXCLUDED.name, full_name = EXCLUDED.full_name,
-                  name_search = EXCLUDED.name_search, province_code = EXCLUDED.province_code,
-                  population = coalesce(EXCLUDED.population, u.population),
-                  households = coalesce(EXCLUDED.households, u.households),
-                  valid_to = EXCLUDED.valid_to, source = EXCLUDED.source,
-                  is_demo = EXCLUDED.is_demo, is_synthetic = EXCLUDED.is_synthetic,
-                  geom = coalesce(EXCLUDED.geom, u.geom)
-              RETURNING (xmax = 0) AS inserted
-            )
-            SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM ins
-            """
-        )
-        inserted, updated = cur.fetchone()
-        cur.execute(
-            """
-            UPDATE admin_unit c SET parent_id = p.id
-            FROM unit_stage s, admin_unit p
-            WHERE c.level = s.level AND c.code = s.code
-              AND c.valid_from = coalesce(s.valid_from, '-infinity')
-              AND s.parent_code IS NOT NULL
-              AND p.level = s.parent_level AND p.code = s.parent_code
-              AND p.valid_from <= c.valid_from
-              AND (p.valid_to IS NULL OR c.valid_from < p.valid_to)
-              AND c.parent_id IS DISTINCT FROM p.id
-            """
-        )
-    return UpsertResult(int(inserted), int(updated))
+        cur.execute("CREATE TEMP TABLE IF NOT EXISTS unit_keys (level text, code text, "
+                    "valid_from date, parent_level text, parent_code text) ON COMMIT DROP")
+        cur.execute("TRUNCATE unit_keys")
+        for part in _chunks(units):
+            cur.execute("TRUNCATE unit_stage")
+            cur.copy_expert(
+                "COPY unit_stage FROM STDIN WITH (FORMAT csv, DELIMITER E'\\t', NULL '\\N')",
+                _copy_buffer(units.iloc[part]))
+            cur.execute(UPSERT_SQL)
+            a, b = cur.fetchone()
+            inserted, updated = inserted + int(a), updated + int(b)
+            cur.execute("INSERT INTO unit_keys SELECT level, code, valid_from, parent_level, "
+                        "parent_code FROM unit_stage")
+        cur.execute(PARENTS_SQL)
+    return UpsertResult(inserted, updated)

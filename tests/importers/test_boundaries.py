@@ -24,8 +24,13 @@ def test_2025_province_import_is_idempotent(engine):
     path = sources.path_of(sources.COMMUNES_2025_HAIPHONG)
     first = import_boundaries(engine, "2025", path, province_code="31")
     assert first.ok and first.inserted == 115  # 1 province + 114 communes
+    parts_sql = text("SELECT array_agg(ctid ORDER BY ctid)::text FROM admin_unit_part")
+    with engine.connect() as conn:
+        parts_before = conn.execute(parts_sql).scalar_one()
     second = import_boundaries(engine, "2025", path, province_code="31")
     assert (second.inserted, second.updated) == (0, 115)
+    with engine.connect() as conn:  # same geometry: the subdivided parts were not rewritten
+        assert conn.execute(parts_sql).scalar_one() == parts_before
     with engine.connect() as conn:
         n, parts = conn.execute(text(
             "SELECT count(*), (SELECT count(*) FROM admin_unit_part) FROM admin_unit "

@@ -6,6 +6,9 @@
   took ~60 ms per Hải Phòng commune (7 s for 114), the set-returning call in FROM takes ~5 ms
   (measured: 4.25 s -> 0.62 s for 114 full-resolution communes), which is what makes loading
   3,321 full-resolution communes fit in a minute.
+* The admin_unit_part refresh fires on UPDATE only when the geometry really changed
+  (``OLD.geom IS DISTINCT FROM NEW.geom``, exact coordinate equality in PostGIS 3), so a
+  second import of the same boundaries does not subdivide 3,321 communes again.
 * assign_units(): 0003c's body, plus: when the writer says it has already assigned commune and
   village set-based (``SET LOCAL antt.units_assigned = 'on'``, transaction-scoped), the trigger
   returns at once. Without this, every row whose point lies in no village still paid one
@@ -78,9 +81,19 @@ def upgrade() -> None:
     op.execute("ALTER TABLE launch_point ADD COLUMN external_id text UNIQUE")
     op.execute(FAST_REFRESH)
     op.execute(ASSIGN_UNITS_BODY.format(skip=SKIP))
+    op.execute("DROP TRIGGER admin_unit_parts ON admin_unit")
+    op.execute("CREATE TRIGGER admin_unit_parts AFTER INSERT ON admin_unit "
+               "FOR EACH ROW EXECUTE FUNCTION admin_unit_parts_refresh()")
+    op.execute("CREATE TRIGGER admin_unit_parts_update AFTER UPDATE OF geom ON admin_unit "
+               "FOR EACH ROW WHEN (OLD.geom IS DISTINCT FROM NEW.geom) "
+               "EXECUTE FUNCTION admin_unit_parts_refresh()")
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER admin_unit_parts_update ON admin_unit")
+    op.execute("DROP TRIGGER admin_unit_parts ON admin_unit")
+    op.execute("CREATE TRIGGER admin_unit_parts AFTER INSERT OR UPDATE OF geom ON admin_unit "
+               "FOR EACH ROW EXECUTE FUNCTION admin_unit_parts_refresh()")
     op.execute(ASSIGN_UNITS_BODY.format(skip=""))
     op.execute(SLOW_REFRESH)
     op.execute("ALTER TABLE launch_point DROP COLUMN external_id")
