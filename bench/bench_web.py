@@ -21,7 +21,10 @@ from pathlib import Path
 RUNS = 5
 BUDGET_S = 2.0
 BUDGET_BYTES = 2 * 1024 * 1024
-LAYERS = "provinces,communes,villages,models,launch_points,incident_hexagons,heatmap"
+# The page's default view (incidents as heat on the SQL hexagon grid), and the same view with the
+# server-side KDE heatmap PNG added.
+DEFAULT_LAYERS = "provinces,communes,villages,models,launch_points,incident_hexagons"
+KDE_LAYERS = DEFAULT_LAYERS + ",heatmap"
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -91,7 +94,7 @@ def _serve(url: str) -> tuple[object, threading.Thread, str]:
     return server, thread, f"http://127.0.0.1:{port}"
 
 
-def _measure(browser, base: str, gzip: bool) -> dict[str, float]:
+def _measure(browser, base: str, gzip: bool, layers: str = DEFAULT_LAYERS) -> dict[str, object]:
     context = browser.new_context(viewport={"width": 1400, "height": 900},
                                   extra_http_headers={} if gzip else {"Accept-Encoding": "identity"})
     r = context.request.post(f"{base}/auth/token", form={"username": "bench_admin",
@@ -103,17 +106,20 @@ def _measure(browser, base: str, gzip: bool) -> dict[str, float]:
     page.on("requestfinished", lambda req: finished.append(req))
     page.on("response", lambda resp: errors.append(f"{resp.status} {resp.url}")
             if resp.status >= 400 else None)
-    page.goto(f"{base}/#c=20.86,106.62&z=10&l={LAYERS}")
+    page.goto(f"{base}/#c=20.86,106.62&z=10&l={layers}")
     page.wait_for_function("document.body.dataset.ready === '1'", timeout=60_000)
     ready_ms = page.evaluate("window.__anttReady")
     page.wait_for_load_state("networkidle")
+    slowest = page.evaluate("""performance.getEntriesByType('resource')
+        .map(e => [Math.round(e.duration), e.name.replace(location.origin, '')])
+        .sort((a, b) => b[0] - a[0]).slice(0, 4)""")
     transferred = 0
     for req in finished:
         sizes = req.sizes()
         transferred += sizes["responseBodySize"] + sizes["responseHeadersSize"]
     context.close()
     return {"ready_s": ready_ms / 1000, "bytes": transferred, "requests": len(finished),
-            "errors": errors}
+            "errors": errors, "slowest": slowest}
 
 
 def main() -> None:
@@ -128,6 +134,7 @@ def main() -> None:
             _measure(browser, base, gzip=True)  # warm the server (plans, caches), not the browser
             runs = [_measure(browser, base, gzip=True) for _ in range(RUNS)]
             plain = _measure(browser, base, gzip=False)
+            kde = [_measure(browser, base, gzip=True, layers=KDE_LAYERS) for _ in range(2)]
             browser.close()
     finally:
         server.should_exit = True
@@ -145,6 +152,13 @@ def main() -> None:
           f"ratio to the 2 MB budget {size / BUDGET_BYTES:.2f}")
     print(f"transferred without gzip (peer): {plain['bytes'] / 1024:.0f} KB, drawn in "
           f"{plain['ready_s']:.2f} s; gzip saves {1 - size / max(plain['bytes'], 1):.0%}")
+    median_run = sorted(runs, key=lambda r: r["ready_s"])[len(runs) // 2]
+    print("slowest requests in the median run (ms): "
+          + "; ".join(f"{ms} {url[:70]}" for ms, url in median_run["slowest"]))
+    kde_ready = statistics.median(r["ready_s"] for r in kde)
+    print(f"with the KDE heatmap PNG added: drawn in {kde_ready:.2f} s (median of {len(kde)}), "
+          f"{statistics.median(r['bytes'] for r in kde) / 1024:.0f} KB; slowest: "
+          + "; ".join(f"{ms} {url[:60]}" for ms, url in kde[0]["slowest"][:2]))
     if runs[0]["errors"]:
         print("failed requests: " + "; ".join(runs[0]["errors"][:10]))
     print(f"within budget: time {'yes' if med < BUDGET_S else 'NO'}, "
