@@ -362,13 +362,13 @@ INCIDENT_HEXAGONS = Layer(
     geometry_type="Polygon", kind="aggregate",
     source="",  # built per request by layers.sql.hexagon_source (cell size, filters)
     properties=(Prop("cell_m", "integer", "Cạnh lục giác (m)", "Hexagon size (m)", in_tiles=True),
-                Prop("count", "integer", "Số vụ việc", "Incidents", in_tiles=True)),
+                *_COUNT_PROPS),
     # Applied to the raw incident table (alias i) before the points are binned.
     scope_province=f"i.commune_id IN {_COMMUNES_OF_PROVINCE}",
     scope_commune=f"i.commune_id IN {_COMMUNE_OF_SCOPE}",
     time_field="occurred_at",
     style={"color_by": "count", "ramp": COUNT_RAMP, "fill_opacity": 0.6},
-    legend=(_COUNT_LEGEND[1],), min_zoom=6, max_zoom=18, counts_incidents=True,
+    legend=_COUNT_LEGEND, min_zoom=6, max_zoom=18, counts_incidents=True,
 )
 
 

@@ -7,7 +7,6 @@ ST_AsGeoJSON), never by looping over geometries in Python.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -16,6 +15,7 @@ from sqlalchemy import Connection, text
 
 from antt.crs import METRIC_SRID
 from antt.settings import get_settings
+from geo.grid import hex_index_sql
 from layers.access import Caller, scope_filter
 from layers.catalogue import Layer, Prop
 from layers.filters import BBox, FilterError, TimeRange, parse_bool
@@ -96,33 +96,14 @@ def _envelope(bbox: BBox) -> tuple[str, dict[str, Any]]:
             {"bx0": bbox.minx, "by0": bbox.miny, "bx1": bbox.maxx, "by1": bbox.maxy})
 
 
-# The cell (i, j) of ST_HexagonGrid/ST_Hexagon (flat-topped, origin (0, 0), columns hex_w =
-# 1.5 cell apart, odd ones raised by half a height h) that holds the point (p.x, p.y): the
-# nearer of the two candidate centres in the columns either side (hexagons are the Voronoi
-# cells of their centres); a tie goes to the lower column, so a point on an edge is counted
-# once. Checked against ST_HexagonGrid in tests/api/test_layers_hexagons.py.
-# OFFSET 0 keeps each step computed once per point instead of inlined into every use.
-HEX_CELL_OF_POINT = """SELECT CASE WHEN d0 <= d1 THEN i0 ELSE i0 + 1 END AS i,
-           CASE WHEN d0 <= d1 THEN j0 ELSE j1 END AS j
-    FROM (SELECT i0, j0, j1,
-                 (p.x - :hex_w * i0) ^ 2 + (p.y - :hex_h * j0 - s0) ^ 2 AS d0,
-                 (p.x - :hex_w * (i0 + 1)) ^ 2 + (p.y - :hex_h * j1 - s1) ^ 2 AS d1
-          FROM (SELECT i0, s0, s1, round((p.y - s0) / :hex_h)::int AS j0,
-                       round((p.y - s1) / :hex_h)::int AS j1
-                FROM (SELECT i0, CASE WHEN i0 % 2 <> 0 THEN :hex_h / 2 ELSE 0 END AS s0,
-                             CASE WHEN i0 % 2 = 0 THEN :hex_h / 2 ELSE 0 END AS s1
-                      FROM (SELECT floor(p.x / :hex_w)::int AS i0 OFFSET 0) a
-                      OFFSET 0) b
-                OFFSET 0) c
-          OFFSET 0) d"""
-
-
 def hexagon_source(q: LayerQuery) -> tuple[str, dict[str, Any]]:
-    """Incidents counted on a hexagon grid of `cell_m` metres (EPSG:3405), small counts dropped.
+    """Incidents counted on a hexagon grid of `cell_m` metres (EPSG:3405); counts of 1-2 are
+    hidden (`count` NULL, `suppressed` true) for roles without points, as in geo.aggregates.
 
-    Each point's cell is computed arithmetically (HEX_CELL_OF_POINT), so the cost is linear in
-    incidents with no grid to generate; only cells with incidents are drawn (ST_Hexagon). The
-    grid is anchored at the CRS origin, so cells are the same in every request and tile.
+    Each point's cell comes from geo.grid.hex_index_sql (the nearest centre of PostGIS's own
+    grid, so a point on an edge is counted once), with no grid to generate: the cost is linear
+    in incidents, and only cells holding incidents are drawn (ST_Hexagon). The grid is anchored
+    at the CRS origin, so cells are the same in every request and tile.
     """
     parts, params = _incident_filter(q)
     scope_sql, scope_params = scope_filter(q.layer, q.caller)
@@ -134,21 +115,20 @@ def hexagon_source(q: LayerQuery) -> tuple[str, dict[str, Any]]:
         parts.append(f"i.geom && ST_Transform(ST_Expand(ST_Transform({env}, {METRIC_SRID}), "
                      ":cell_m * 2), 4326)")
         params |= env_params
-    params |= {"cell_m": q.cell_m, "hex_w": 1.5 * q.cell_m, "hex_h": q.cell_m * math.sqrt(3),
-               "suppress_min": max(q.suppress_below, 1)}
+    params |= {"cell_m": q.cell_m, "hex_size": float(q.cell_m), "suppress_min": max(q.suppress_below, 1)}
     where = " AND ".join(parts) or "TRUE"
+    hex_i, hex_j = hex_index_sql("p.x", "p.y")
     sql = f"""(SELECT h.cell_m || ':' || h.i || ':' || h.j AS fid,
         ST_Transform(ST_Hexagon(:cell_m, h.i, h.j, ST_SetSRID(ST_MakePoint(0, 0), {METRIC_SRID})), 4326)
             AS geom,
-        h.cell_m, h.n AS count
-        FROM (SELECT :cell_m AS cell_m, c.i, c.j, count(*) AS n
+        h.cell_m, CASE WHEN h.n < :suppress_min THEN NULL ELSE h.n END AS count,
+        h.n < :suppress_min AS suppressed
+        FROM (SELECT :cell_m AS cell_m, {hex_i} AS i, {hex_j} AS j, count(*) AS n
               FROM (SELECT ST_X(d.geom) AS x, ST_Y(d.geom) AS y
                     -- one ST_Transform of all points at once: per-point calls cost ~10x more
                     FROM ST_DumpPoints((SELECT ST_Transform(ST_Collect(i.geom), {METRIC_SRID})
                                         FROM incident i WHERE {where})) d) p
-              CROSS JOIN LATERAL ({HEX_CELL_OF_POINT}) c
-              GROUP BY c.i, c.j
-              HAVING count(*) >= :suppress_min
+              GROUP BY 2, 3
               OFFSET 0) h)"""
     return sql, params
 

@@ -211,16 +211,21 @@ def test_aggregates_suppress_small_counts_for_non_police(layer_client, make_user
                               headers=make_user("viewer")).json()
     assert {f["properties"]["code"]: f["properties"]["count"] for f in recent["features"]}[c3] == 0
 
-    def hexes(role: str, query: str = "") -> list[int]:
+    def hexes(role: str, query: str = "") -> list[tuple]:
         body = layer_client.get(f"/collections/incident_hexagons/items?limit=100{query}",
                                 headers=make_user(role)).json()
         assert body["cell_m"] == (250 if "cell=250" in query else 500)
-        return [f["properties"]["count"] for f in body["features"]]
+        return [(f["properties"]["count"], f["properties"]["suppressed"]) for f in body["features"]]
 
-    assert sum(hexes("police")) == 13  # every incident in exactly one cell
-    assert all(n >= 3 for n in hexes("viewer"))
-    assert sum(hexes("viewer")) <= 11
-    assert all(n >= 3 for n in hexes("viewer", "&cell=250"))
+    police_cells = hexes("police")
+    assert sum(n for n, _ in police_cells) == 13  # every incident in exactly one cell
+    assert not any(s for _, s in police_cells)
+    for query in ("", "&cell=250"):
+        cells = hexes("viewer", query)
+        assert len(cells) == len(hexes("police", query))  # same cells, only the numbers hidden
+        assert all((n is None and s) or (n >= 3 and not s) for n, s in cells)
+        assert any(s for _, s in cells)  # the second commune's 2 incidents
+        assert sum(n for n, _ in cells if n) <= 11
 
 
 def test_scope_filters_every_layer(layer_client, make_user):
