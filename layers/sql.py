@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from antt.accounts import POINT_ROLES
 from antt.crs import METRIC_SRID
 from antt.settings import get_settings
 from geo.grid import hex_index_sql
@@ -45,7 +46,7 @@ class LayerQuery:
     @property
     def suppress_below(self) -> int:
         """Counts 1..N-1 are hidden for roles that may not see points."""
-        return 0 if self.caller.role in ("admin", "police") else get_settings().suppress_below
+        return 0 if self.caller.role in POINT_ROLES else get_settings().suppress_below
 
 
 def _typed(prop: Prop, raw: str) -> Any:
