@@ -240,6 +240,13 @@ def tile_path(layer_id: str):
 def latency_vs_sql(url: str, base: str, auth: dict[str, str]) -> None:
     print("== tile latency: endpoint (HTTP + auth + roles) vs the same ST_AsMVT SQL run directly "
           "(goal: p50 <= 1.2x)")
+    with httpx.Client(base_url=base, timeout=60) as client:
+        floor = []
+        for _ in range(60):
+            t = time.perf_counter()
+            client.get("/conformance")
+            floor.append(time.perf_counter() - t)
+    print(f"HTTP floor: GET /conformance (no auth, no database) p50 {ms(statistics.median(floor))}")
     for layer_id, z in (("communes", 10), ("communes", 12), ("incidents", 12), ("incident_hexagons", 12)):
         tiles = tiles_over(url, z, 60)
         path = tile_path(layer_id)
