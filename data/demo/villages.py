@@ -114,6 +114,9 @@ def create_villages(conn: Connection, communes: pd.DataFrame, per_commune: int, 
     }, geometry=cells.geometry.values, crs=4326)
     execute(conn, "ANALYZE admin_unit")  # boundaries may have just been loaded: plan with real counts
     upsert_units(conn, prepare_units(frame))
+    # Fresh statistics, or the incident join may scan points per part instead of parts per point.
+    execute(conn, "ANALYZE admin_unit")
+    execute(conn, "ANALYZE admin_unit_part")
     ids = read_frame(conn, "SELECT id, code FROM admin_unit WHERE level = 'village' AND is_demo "
                      "AND code = ANY(%(c)s)", {"c": villages["code"].tolist()})
     villages = villages.merge(ids, on="code", validate="one_to_one")

@@ -15,6 +15,20 @@ UNTIL = dt.date(2026, 10, 31)
 SYNTHETIC_SEED = 7
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """Demo runs hash five passwords; argon2's production cost (~0.5 s each on a busy machine)
+    would dominate these tests. The cheap hashes still verify with the normal hasher."""
+    from argon2 import PasswordHasher
+
+    from antt import accounts
+
+    saved = accounts._hasher
+    accounts._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    accounts._hasher = saved
+
+
 def build_synthetic(url: str, seed: int = SYNTHETIC_SEED) -> None:
     from data.demo import generate
 
