@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import geopandas as gpd
@@ -32,14 +34,15 @@ class _Rollback(Exception):
     """Raised inside a transaction to undo it (dry runs)."""
 
 
-def _geometry_repairs(frame: gpd.GeoDataFrame, report: ImportReport) -> None:
-    """Report every invalid polygon; upsert_units repairs it with ST_MakeValid in SQL."""
+def _geometry_repairs(frame: gpd.GeoDataFrame, report: ImportReport, offset: int = 0) -> None:
+    """Report every invalid polygon; upsert_units repairs it with ST_MakeValid in SQL.
+    Rows are counted from 1 within the file (after the --province filter)."""
     geoms = frame.geometry.values
     present = ~(shapely.is_missing(geoms))
     invalid = np.flatnonzero(present & ~shapely.is_valid(geoms))
     for i in invalid:
         reason = shapely.is_valid_reason(geoms[i])
-        report.repairs.append(Repair(int(i) + 1, f"{frame['level'].iloc[i]} "
+        report.repairs.append(Repair(offset + int(i) + 1, f"{frame['level'].iloc[i]} "
                                      f"{frame['code'].iloc[i]}: ST_MakeValid ({reason})"))
 
 
@@ -60,15 +63,15 @@ def import_boundaries(engine: Engine, era: str = "2025", path: Path | str | None
     if era == "2025":
         path = Path(path or sources.path_of(sources.COMMUNES_2025_FULL))
         provinces_path = provinces_path or sources.path_of(sources.PROVINCES_2025)
-        frames = [sources.provinces_2025(provinces_path, province_code),
-                  sources.communes_2025(path, province_code)]
+        streams = [iter([sources.provinces_2025(provinces_path, province_code)]),
+                   sources.communes_2025_chunks(path, province_code)]
     elif era == "pre2025":
         path = Path(path or sources.path_of(sources.UNITS_PRE2025))
         frame, stats = pre2025_frame(
             path, districts_path or sources.path_of(sources.DISTRICTS_PRE2025),
             provinces_path or sources.path_of(sources.PROVINCES_PRE2025),
             communes_2009_path or sources.path_of(sources.COMMUNES_2009), province_code)
-        frames = [frame]
+        streams = [iter([frame])]
         if stats:
             report.notes.append(stats.as_text())
     else:
@@ -76,22 +79,46 @@ def import_boundaries(engine: Engine, era: str = "2025", path: Path | str | None
                    f"Unknown era: {era} (2025 or pre2025)", era)
         return report
     report.source = str(path)
-    report.rows = sum(len(f) for f in frames)
-    if report.rows == 0:
-        report.add(None, "province", f"Không có đơn vị nào cho tỉnh {province_code}",
-                   f"No units for province {province_code}", province_code)
-        return report
-    for f in frames:
-        _geometry_repairs(f, report)
-    prepared = [prepare_units(f) for f in frames]
     try:
         with engine.begin() as conn:
-            for units in prepared:
-                res = upsert_units(conn, units)
-                report.inserted += res.inserted
-                report.updated += res.updated
+            _pipelined_upsert(conn, streams, report)
+            if report.rows == 0:
+                report.add(None, "province", f"Không có đơn vị nào cho tỉnh {province_code}",
+                           f"No units for province {province_code}", province_code)
+                raise _Rollback
             if dry_run:
+                report.notes.append("dry run: rolled back, nothing written")
                 raise _Rollback
     except _Rollback:
-        report.notes.append("dry run: rolled back, nothing written")
+        pass
     return report
+
+
+def _pipelined_upsert(conn, streams: list[Iterator[gpd.GeoDataFrame]],
+                      report: ImportReport) -> None:
+    """Upsert frame after frame; the next frame is read while the database writes this one.
+
+    Why a thread: reading and encoding full-resolution polygons is Python work, subdividing and
+    indexing them is PostgreSQL work in another process; psycopg2 releases the GIL while a
+    statement runs, so the two overlap. One worker keeps the statements in order (provinces
+    before their communes) on the one connection, inside the caller's transaction.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for stream in streams:
+            offset = 0
+            for frame in stream:
+                _geometry_repairs(frame, report, offset)
+                offset += len(frame)
+                report.rows += len(frame)
+                units = prepare_units(frame)
+                if pending is not None:
+                    _count(report, pending.result())
+                pending = pool.submit(upsert_units, conn, units)
+        if pending is not None:
+            _count(report, pending.result())
+
+
+def _count(report: ImportReport, result: UpsertResult) -> None:
+    report.inserted += result.inserted
+    report.updated += result.updated
