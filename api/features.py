@@ -42,6 +42,7 @@ from layers.sql import (
     items_query,
     no_jit,
     rows_query,
+    typed_value,
 )
 
 GEOJSON = "application/geo+json"
@@ -101,6 +102,7 @@ def build_query(layer: Layer, principal: Principal, params: dict[str, str]) -> L
                 raise FilterError(f"Tham số '{name}' không dùng được với lớp '{layer.id}' (dùng: {names})",
                                   f"Parameter '{name}' is not supported by '{layer.id}' (use: {names})",
                                   name)
+            typed_value(prop, props[name])  # a bad value is a 400 here, not an error at query time
         if "simplify" in params:
             q.simplify_m = _float(params["simplify"], "simplify", 0, MAX_SIMPLIFY_M) or None
         elif "zoom" in params:

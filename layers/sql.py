@@ -49,7 +49,8 @@ class LayerQuery:
         return 0 if self.caller.role in POINT_ROLES else get_settings().suppress_below
 
 
-def _typed(prop: Prop, raw: str) -> Any:
+def typed_value(prop: Prop, raw: str) -> Any:
+    """A filter value in the property's type; FilterError naming the property otherwise."""
     try:
         if prop.type == "integer":
             return int(raw)
@@ -198,7 +199,7 @@ def source_and_where(q: LayerQuery, *, with_bbox: bool = True) -> tuple[str, lis
         if prop is None or not prop.filterable:
             raise FilterError(f"Không lọc được theo '{name}'", f"Cannot filter on '{name}'", name)
         where.append(f"t.{name} = :p_{name}")
-        params[f"p_{name}"] = _typed(prop, raw)
+        params[f"p_{name}"] = typed_value(prop, raw)
     return source, where or ["TRUE"], params
 
 
