@@ -64,7 +64,7 @@ def load_source(path: Path | str, options: ImportOptions, report: ImportReport) 
     return source
 
 
-def _check_duplicates(values: list, rows: list[int], field_name: str, report: ImportReport,
+def check_duplicates(values: list, rows: list[int], field_name: str, report: ImportReport,
                       bad: set[int]) -> None:
     first: dict[object, int] = {}
     for i, v in enumerate(values):
@@ -89,7 +89,7 @@ def import_points(engine: Engine, kind_name: str, path: Path | str,
         return report
     columns = resolve_columns(kind.fields, list(source.frame.columns), options.mapping, report)
     parsed = parse_fields(kind.fields, columns, source.frame, source.rows, report)
-    _check_duplicates(parsed.values["external_id"], source.rows, "external_id", report,
+    check_duplicates(parsed.values["external_id"], source.rows, "external_id", report,
                       parsed.bad_rows)
     crs = resolve_crs(source, options.crs, report)
     points = read_points(source, crs, options.mapping, report,

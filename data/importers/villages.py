@@ -20,7 +20,7 @@ import shapely
 from sqlalchemy import Connection, Engine
 
 from data.boundaries.units import ERA_2025, prepare_units, upsert_units
-from data.importers.core import ImportOptions, _check_duplicates, load_source
+from data.importers.core import ImportOptions, check_duplicates, load_source
 from data.importers.fields import Field, parse_fields, resolve_columns
 from data.importers.geometry import read_points, read_polygons, resolve_crs
 from data.importers.report import ImportFailed, ImportReport, Repair
@@ -55,7 +55,7 @@ def import_villages(engine: Engine, path: Path | str,
         return report
     cols = resolve_columns(FIELDS, list(source.frame.columns), options.mapping, report)
     parsed = parse_fields(FIELDS, cols, source.frame, source.rows, report)
-    _check_duplicates(parsed.values["code"], source.rows, "code", report, parsed.bad_rows)
+    check_duplicates(parsed.values["code"], source.rows, "code", report, parsed.bad_rows)
     crs = resolve_crs(source, options.crs, report)
     polygons = _is_polygon_file(source)
     if polygons:
