@@ -195,7 +195,7 @@
     if (layer.id === "incident_hexagons") {
       // Hexagon side follows the zoom (never under the 250 m floor the server enforces).
       const z = Math.round(map.getZoom());
-      p.set("cell", String(z <= 10 ? 2000 : z === 11 ? 1000 : z === 12 ? 500 : 250));
+      p.set("cell", String(hexCell(z)));
     }
     if (layer.time_field && layer.id.startsWith("incident")) {
       const { start, end } = period(state.compare);
@@ -388,16 +388,20 @@
   }
 
   async function drawCatalogueLayer(layer) {
-    remove(layer.id);
-    if (!state.on.has(layer.id)) return;
+    if (!state.on.has(layer.id)) { remove(layer.id); return; }
     if (VECTOR_TILE_LAYERS.has(layer.id)) {
+      remove(layer.id);
       drawn[layer.id] = vectorTileLayer(layer).addTo(map);
       return;
     }
+    // GeoJSON layers keep showing the previous data until the new data has arrived.
+    const zoom = Math.round(map.getZoom());
     const data = await tracked(fetchAllItems(layer));
     if (!state.on.has(layer.id)) return;
     remove(layer.id);
     drawn[layer.id] = buildLayer(layer, data).addTo(map);
+    drawn[layer.id].loadedZoom = zoom;
+    if (layer.id === "communes") highlightSelected();
   }
 
   function remove(id) {
@@ -486,7 +490,7 @@
 
   function restyleUnits() {
     const communes = catalogue.find((l) => l.id === "communes");
-    if (drawn.communes && communes) drawn.communes.setStyle((f) => communeStyle(f.properties, communes.style || {}));
+    if (drawn.communes && communes) highlightSelected();
     const key = state.on.has("uncovered") ? [...uncoveredVillages].sort().join(",") : "";
     if (drawn.villages && drawn.villages.redraw && key !== restyleUnits.last) drawn.villages.redraw();
     restyleUnits.last = key;
@@ -676,6 +680,8 @@
   async function openPanel(level, code) {
     const panel = $("#panel"), body = $("#panel-body");
     panel.hidden = false;
+    selected = { level, code };
+    highlightSelected();
     body.innerHTML = `<p class="hint">${t("loading")}</p>`;
     try {
       const date = period(false).end || isoDate(new Date());
@@ -926,16 +932,46 @@
     if (!config.user) onIdle();
   }
 
+  // Zoom-dependent requests: hexagon size follows the zoom bucket; polygons simplified for a
+  // lower zoom are fetched again when the user zooms in two levels or more.
+  function hexCell(z) { return z <= 10 ? 2000 : z === 11 ? 1000 : z === 12 ? 500 : 250; }
+  function onZoomEnd() {
+    const z = Math.round(map.getZoom());
+    for (const layer of catalogue) {
+      const d = drawn[layer.id];
+      if (!d || d.loadedZoom === undefined) continue;
+      const stale = layer.id === "incident_hexagons" ? hexCell(z) !== hexCell(d.loadedZoom)
+        : layer.geometry_type !== "Point" && z >= d.loadedZoom + 2;
+      if (stale) drawCatalogueLayer(layer).catch((e) => showLayerError(layer.id, e));
+    }
+  }
+
+  let selected = null;  // {level, code} of the unit shown in the panel
+  function highlightSelected() {
+    if (!drawn.communes || !drawn.communes.eachLayer) return;
+    const communes = catalogue.find((l) => l.id === "communes");
+    drawn.communes.eachLayer((l) => {
+      const p = l.feature.properties;
+      if (selected && selected.level === "commune" && p.code === selected.code) {
+        l.setStyle({ color: "#111827", weight: 4, dashArray: null }); l.bringToFront();
+      } else {
+        l.setStyle(communeStyle(p, (communes && communes.style) || {}));
+      }
+    });
+  }
+
   function init() {
     readHash();
     applyI18n();
     map.setView(state.center, state.zoom);
     map.on("moveend", writeHash);
+    let zoomTimer = null;
+    map.on("zoomend", () => { clearTimeout(zoomTimer); zoomTimer = setTimeout(onZoomEnd, 250); });
     $("#lang-toggle").addEventListener("click", () => {
       state.lang = state.lang === "vi" ? "en" : "vi";
       applyI18n(); renderUser(); renderLayerList(); setupFilters(); renderLegend(); writeHash();
     });
-    $("#panel-close").addEventListener("click", () => { $("#panel").hidden = true; });
+    $("#panel-close").addEventListener("click", () => { $("#panel").hidden = true; selected = null; highlightSelected(); });
     for (const id of ["#f-start", "#f-end", "#f-month", "#f-category", "#f-youth", "#f-compare"]) {
       $(id).addEventListener("change", onFilterChange);
     }
@@ -947,6 +983,6 @@
     start().catch((err) => toast(err.message, true));
   }
 
-  window.anttMap = { map, state, drawn, openPanel, pending: () => pending };  // for tests and the console
+  window.anttMap = { map, state, drawn, openPanel, currentProvince, pending: () => pending };  // for tests and the console
   init();
 })();
