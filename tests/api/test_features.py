@@ -40,6 +40,11 @@ def test_landing_and_conformance_are_public(layer_client):
     assert landing.status_code == 200
     rels = {link["rel"] for link in landing.json()["links"]}
     assert {"self", "service-desc", "conformance", "data"} <= rels
+    # The root path is shared with the map page: a browser gets the page, a client asking JSON
+    # gets the landing page.
+    assert layer_client.get("/", headers={"Accept": "application/json"}).json()["links"]
+    page = layer_client.get("/", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     conf = layer_client.get("/conformance").json()["conformsTo"]
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in conf
     assert_problem(layer_client.get("/collections"), 401)
