@@ -46,9 +46,13 @@ def points_in_villages(conn: Connection, village_ids: np.ndarray, seed: int) -> 
                         abs(hashtext(u.code || ':' || %(salt)s)) %% 2000000000 + 1)) d""",
                      {"v": counts.index.tolist(), "n": counts.tolist(), "salt": str(seed)})
     merged = req.merge(pts, on=["village_id", "k"], how="left")
-    if merged["lon"].isna().any():
-        lost = sorted(set(merged.loc[merged["lon"].isna(), "village_id"]))
-        raise RuntimeError(f"ST_GeneratePoints gave too few points in villages {lost[:10]}")
+    short = merged["lon"].isna()
+    if short.any():  # a sliver village: put the rest on its point-on-surface, still inside it
+        inside = read_frame(conn, "SELECT id AS village_id, ST_X(ST_PointOnSurface(geom)) AS lon, "
+                            "ST_Y(ST_PointOnSurface(geom)) AS lat FROM admin_unit WHERE id = ANY(%(v)s)",
+                            {"v": sorted({int(v) for v in merged.loc[short, "village_id"]})})
+        fill = merged.loc[short, ["village_id"]].merge(inside, on="village_id", how="left")
+        merged.loc[short, ["lon", "lat"]] = fill[["lon", "lat"]].to_numpy()
     return merged["lon"].to_numpy(), merged["lat"].to_numpy()
 
 

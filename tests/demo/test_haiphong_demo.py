@@ -148,3 +148,16 @@ def test_demo_accounts_log_in_with_their_roles_and_scopes(demo_engine):
             scoped = role in ("planner", "committee")
             expected = ("province", "31") if scoped else ("all", None)
             assert (account.scope_level, account.scope_code) == expected
+
+
+def test_village_people_come_from_the_2009_census(demo_engine):
+    """Hải Phòng 2025 = Hải Phòng + Hải Dương of 2009: the villages carry that census total."""
+    from data.boundaries import sources
+
+    census = sources.read_vector(sources.path_of(sources.COMMUNES_2009), columns=["province", "population"])
+    expected = census.loc[census["province"].isin(["Hai Phong", "Hai Duong"]), "population"].sum()
+    with demo_engine.connect() as conn:
+        total = conn.execute(text(
+            "SELECT sum(population) FROM admin_unit WHERE level = 'village'")).scalar_one()
+    assert expected > 3_000_000
+    assert abs(total - expected) <= 0.03 * expected

@@ -119,3 +119,32 @@ def test_cli_prints_accounts_then_skips_with_if_empty(db_url, cli_env):
     assert second.exit_code == 0 and "nothing done" in second.output
     bad = runner.invoke(app, ["demo", "--until", "31/10/2026"])
     assert bad.exit_code == 2 and "invalid date" in bad.output
+
+
+def test_cli_loads_the_boundary_file_named_by_antt_boundaries(db_url, cli_env, monkeypatch):
+    from antt.cli import app
+    from data.boundaries import sources
+
+    monkeypatch.setenv("ANTT_BOUNDARIES", str(sources.path_of(sources.COMMUNES_2025_HAIPHONG)))
+    cli_env(db_url)
+    result = CliRunner().invoke(app, ["demo", "--incidents", "200", "--villages-per-commune", "2",
+                                      "--until", "2026-10-31"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    eng = make_engine(db_url)
+    with eng.connect() as conn:
+        levels = dict(conn.execute(text(
+            "SELECT level, count(*) FILTER (WHERE NOT is_synthetic) FROM admin_unit GROUP BY level")).all())
+        manifest = conn.execute(text("SELECT value FROM demo_manifest")).scalar_one()
+    eng.dispose()
+    assert levels["province"] == 1 and levels["commune"] == 114 and levels["village"] >= 114
+    assert manifest["synthetic"] is False and manifest["province_codes"] == ["31"]
+
+
+def test_cli_names_a_missing_boundary_file(db_url, cli_env):
+    from antt.cli import app
+
+    cli_env(db_url)
+    result = CliRunner().invoke(app, ["demo", "--boundaries", "/nonexistent/communes.geojson"],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "boundary file not found" in result.output and "/nonexistent/communes.geojson" in result.output
