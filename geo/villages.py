@@ -122,6 +122,11 @@ def voronoi_village_cells(conn: Connection, centres: pd.DataFrame,
         lost = sorted(set(codes) - set(frame["code"]))
         raise VillageCellError(f"Không tạo được ô cho / no cell for villages: {lost[:10]}")
     geoms = shapely.from_wkb([bytes(b) for b in frame.pop("wkb")])
+    empty = shapely.is_empty(geoms)
+    if empty.any():
+        raise VillageCellError(
+            f"Ô thôn rỗng / empty village cells (centre on a degenerate commune part): "
+            f"{frame.loc[empty, 'code'].tolist()[:10]}")
     return gpd.GeoDataFrame(frame.drop(columns="ord"), geometry=geoms, crs=WGS84)
 
 

@@ -211,7 +211,8 @@ def generate(engine: Engine, boundaries: Path | str | None = None, *, province_c
                   "fire_groups": fire, "institutions": inst, "unit_years": unit_years,
                   "launch_points": launches, "incidents": report.total}
         manifest = {"seed": seed, "until": until.isoformat(), "start": report.start.isoformat(),
-                    "years": years, "synthetic": synthetic, "province_codes": provinces, "counts": counts,
+                    "years": years, "hotspot_from": (until - dt.timedelta(days=364)).isoformat(),
+                    "synthetic": synthetic, "province_codes": provinces, "counts": counts,
                     "incidents_by_process": report.by_process,
                     "incidents_snapped_to_anchor": report.snapped_to_anchor,
                     "accounts": [a.username for a in accounts], **plan.as_json()}
