@@ -92,6 +92,9 @@ def build_query(layer: Layer, principal: Principal, params: dict[str, str]) -> L
         allowed = RESERVED | (INCIDENT_PARAMS if layer.counts_incidents else set())
         allowed |= HEX_PARAMS if layer.id == "incident_hexagons" else set()
         props = {k: v for k, v in params.items() if k not in allowed}
+        if params.get("datetime") and layer.time_field is None:
+            raise FilterError(f"Lớp '{layer.id}' không có trường thời gian để lọc theo datetime",
+                              f"Collection '{layer.id}' has no time field to filter by datetime", "datetime")
         q = LayerQuery(layer, principal,
                        bbox=parse_bbox(params.get("bbox"), params.get("bbox-crs")),
                        time=parse_datetime(params.get("datetime")), props=props)

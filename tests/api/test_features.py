@@ -111,6 +111,8 @@ def test_limit_and_parameter_errors_are_problem_json(layer_client, make_user):
     assert_problem(layer_client.get("/collections/institutions/tiles/WebMercatorQuad/9/408/225?antt_safe=2",
                                     headers=h), 400, "antt_safe")
     assert_problem(layer_client.get("/collections/communes/items?simplify=-1", headers=h), 400, "simplify")
+    assert_problem(layer_client.get("/collections/institutions/items?datetime=2025-01-01", headers=h),
+                   400, "datetime")  # no time field: refused rather than ignored
     assert_problem(layer_client.get("/collections/nope/items", headers=h), 404, "collectionId")
     assert_problem(layer_client.get("/collections/incident_hexagons/items?cell=100", headers=h),
                    400, "cell")  # below the 250 m floor for roles without points
