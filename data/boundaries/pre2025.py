@@ -93,6 +93,13 @@ def gso_units(csv_path: Path | str, province_code: str | None = None) -> pd.Data
     return pd.concat([provinces, districts, communes], ignore_index=True)
 
 
+def _population(value: object) -> int | None:
+    """2009 census population; 0 means 'no figure' in this file (78 communes), not nobody."""
+    if value is None or pd.isna(value) or int(value) <= 0:
+        return None
+    return int(value)
+
+
 def _province_kind(full_name: str) -> str:
     return "thành phố" if full_name.lower().startswith("thành phố") else "tỉnh"
 
@@ -173,20 +180,22 @@ def pre2025_frame(csv_path: Path | str, districts_path: Path | str | None,
             if code is not None:
                 i = index[("commune", code)]
                 geom[i] = row.geometry
-                pop[i] = int(row["population"]) if pd.notna(row["population"]) else None
+                pop[i] = _population(row["population"])
                 units.loc[i, "source"] = f"{SOURCE_GSO}; polygon+population: {SOURCE_2009}"
                 continue
             pk = key(row["province_vn"])
             pk = PROVINCE_RENAMES.get(pk, pk)
             district = district_by_key.get((pk, key(row["district_vn"])))
+            name = row["commune_vn"] if isinstance(row["commune_vn"], str) else (
+                f"Không tên / unnamed ({int(row['commune_id'])})")  # 2 polygons have no name
             extra.append({
                 "level": "commune", "code": f"2009-{int(row['commune_id'])}",
-                "full_name": row["commune_vn"], "name": row["commune_vn"], "kind": None,
+                "full_name": name, "name": name, "kind": None,
                 "parent_level": "district" if district else "province",
                 "parent_code": district or province_by_key.get(pk),
                 "province_code": province_by_key.get(pk), "valid_from": None,
                 "valid_to": ERA_END, "source": SOURCE_2009_ONLY,
-                "population": int(row["population"]) if pd.notna(row["population"]) else None,
+                "population": _population(row["population"]),
                 "_geom": row.geometry})
     units["population"] = pop
     units = units.drop(columns=[c for c in units.columns if c.startswith("_")])
