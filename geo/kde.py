@@ -114,7 +114,9 @@ def quartic_density(xy: np.ndarray, weights: np.ndarray, bandwidth_m: float,
     out = np.zeros(len(targets))
     if len(xy) == 0 or len(targets) == 0:
         return out
-    pairs = cKDTree(targets).sparse_distance_matrix(cKDTree(xy), bandwidth_m, output_type="coo_matrix")
+    # unbalanced, non-compact trees build several times faster on a million targets
+    tree = cKDTree(targets, balanced_tree=False, compact_nodes=False)
+    pairs = tree.sparse_distance_matrix(cKDTree(xy), bandwidth_m, output_type="coo_matrix")
     u2 = (pairs.data / bandwidth_m) ** 2
     k = 3.0 / math.pi * np.asarray(weights)[pairs.col] * (1.0 - u2) ** 2
     np.add.at(out, pairs.row, k)
@@ -237,8 +239,7 @@ def grid_png(grid: KdeGrid, xy: np.ndarray | None = None, weights: np.ndarray | 
     width, height = max(1, round((mx1 - mx0) / scale)), max(1, round((my1 - my0) / scale))
     px = mx0 + (np.arange(width) + 0.5) * (mx1 - mx0) / width
     py = my1 - (np.arange(height) + 0.5) * (my1 - my0) / height  # row 0 = north
-    gx, gy = np.meshgrid(px, py)
-    mx, my = from_merc.transform(gx.ravel(), gy.ravel())
+    mx, my = _lattice_transform(from_merc, px, py)
     if xy is not None:
         w = np.ones(len(xy)) if weights is None else weights
         dens = quartic_density(xy, w, grid.bandwidth_m, np.column_stack([mx, my]))
@@ -254,10 +255,29 @@ def grid_png(grid: KdeGrid, xy: np.ndarray | None = None, weights: np.ndarray | 
         dens[inside] = grid.density[r[inside], c[inside]]
     img = _colourise(dens.reshape(height, width), float(grid.density.max()))
     buf = io.BytesIO()
-    Image.fromarray(img, "RGBA").save(buf, format="PNG", optimize=True)
+    Image.fromarray(img, "RGBA").save(buf, format="PNG", compress_level=6)
     to_lonlat = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
     lon, lat = to_lonlat.transform([mx0, mx1], [my0, my1])
     return buf.getvalue(), [[lat[0], lon[0]], [lat[1], lon[1]]]
+
+
+def _lattice_transform(tr: Transformer, px: np.ndarray, py: np.ndarray,
+                       step: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Transform the pixel-centre grid (px x py) exactly on every ``step``-th pixel and
+    bilinearly in between: the map projection is smooth, so over 8 pixels the error is far below
+    a millimetre per metre of pixel, and it saves transforming a million points."""
+    ix = np.unique(np.r_[np.arange(0, len(px), step), len(px) - 1])
+    iy = np.unique(np.r_[np.arange(0, len(py), step), len(py) - 1])
+    lx, ly = np.meshgrid(px[ix], py[iy])
+    tx, ty = (np.asarray(a).reshape(len(iy), len(ix)) for a in tr.transform(lx.ravel(), ly.ravel()))
+    from scipy.interpolate import RegularGridInterpolator
+
+    out = []
+    for t in (tx, ty):
+        f = RegularGridInterpolator((iy.astype(float), ix.astype(float)), t)
+        gy, gx = np.meshgrid(np.arange(len(py), dtype=float), np.arange(len(px), dtype=float), indexing="ij")
+        out.append(f(np.column_stack([gy.ravel(), gx.ravel()])))
+    return out[0], out[1]
 
 
 def _colourise(d: np.ndarray, vmax: float) -> np.ndarray:
