@@ -2,6 +2,7 @@
 
 1. All 3,321 communes + 34 provinces of 2025 at full resolution (7.1 M vertices): target < 60 s,
    peak memory < 2 GB; then a second run, which must add none.
+   Then the pre-2025 era and the lineage (area shares) nationally, for the figures.
 2. 100,000 incidents from a CSV generated here: uniform random points inside random communes of
    all of Vietnam (rejection sampling in the full-resolution polygons), random past dates and
    categories. Target < 20 s, peak memory < 2 GB.
@@ -91,6 +92,23 @@ def _step_incidents(url: str, path: str, queue) -> None:
                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                "backend_mb": backend,
                "py_cpu": py_cpu, "db_cpu": db_cpu})
+
+
+def _step_pre2025_lineage(url: str, queue) -> None:
+    from antt.db import make_engine
+    from data.boundaries.lineage import import_lineage
+    from data.boundaries.load import import_boundaries
+
+    eng = make_engine(url, pool_size=1, max_overflow=0)
+    t = time.perf_counter()
+    pre = import_boundaries(eng, "pre2025")
+    t_pre = time.perf_counter() - t
+    t = time.perf_counter()
+    lin = import_lineage(eng)
+    t_lin = time.perf_counter() - t
+    queue.put({"pre_s": t_pre, "pre_inserted": pre.inserted, "pre_notes": pre.notes,
+               "lin_s": t_lin, "lin_inserted": lin.inserted, "lin_notes": lin.notes,
+               "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
 def _run(target, *args) -> dict:
@@ -191,6 +209,11 @@ def main() -> None:
         b2 = _run(_step_boundaries, url)
         print(f"boundaries second run: {b2['seconds']:.1f} s; inserted {b2['inserted']} "
               f"(must be 0), updated {b2['updated']}")
+        pl = _run(_step_pre2025_lineage, url)
+        print(f"pre-2025 era (GSO list + district polygons + 2009 communes): {pl['pre_s']:.1f} s, "
+              f"{pl['pre_inserted']} units; {'; '.join(pl['pre_notes'])}")
+        print(f"lineage: {pl['lin_s']:.1f} s, {pl['lin_inserted']} rows; {'; '.join(pl['lin_notes'])}"
+              f"; peak RSS python {pl['rss_mb']:.0f} MB")
         csv_path = home / "incidents.csv"
         t = time.perf_counter()
         write_incident_csv(url, csv_path)
