@@ -126,10 +126,10 @@ def hexagon_source(q: LayerQuery) -> tuple[str, dict[str, Any]]:
         h.cell_m, CASE WHEN h.n < :suppress_min THEN NULL ELSE h.n END AS count,
         h.n < :suppress_min AS suppressed
         FROM (SELECT :cell_m AS cell_m, {hex_i} AS i, {hex_j} AS j, count(*) AS n
-              FROM (SELECT ST_X(d.geom) AS x, ST_Y(d.geom) AS y
-                    -- one ST_Transform of all points at once: per-point calls cost ~10x more
-                    FROM ST_DumpPoints((SELECT ST_Transform(ST_Collect(i.geom), {METRIC_SRID})
-                                        FROM incident i WHERE {where})) d) p
+              FROM (SELECT ST_X(g) AS x, ST_Y(g) AS y
+                    -- OFFSET 0: one ST_Transform per point, not one per use of x and y
+                    FROM (SELECT ST_Transform(i.geom, {METRIC_SRID}) AS g FROM incident i
+                          WHERE {where} OFFSET 0) z) p
               GROUP BY 2, 3
               OFFSET 0) h)"""
     return sql, params
