@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -50,7 +50,9 @@ def import_boundaries(engine: Engine, era: str = "2025", path: Path | str | None
                       province_code: str | None = None, dry_run: bool = False,
                       provinces_path: Path | str | None = None,
                       districts_path: Path | str | None = None,
-                      communes_2009_path: Path | str | None = None) -> ImportReport:
+                      communes_2009_path: Path | str | None = None,
+                      progress: Callable[[str, int, int | None], None] | None = None
+                      ) -> ImportReport:
     """`antt import boundaries`: one era's units in one transaction (rolled back on dry run).
 
     era '2025': the sapnhap commune file (default: full resolution) and the 2025 provinces.
@@ -81,7 +83,7 @@ def import_boundaries(engine: Engine, era: str = "2025", path: Path | str | None
     report.source = str(path)
     try:
         with engine.begin() as conn:
-            _pipelined_upsert(conn, streams, report)
+            _pipelined_upsert(conn, streams, report, progress)
             if report.rows == 0:
                 report.add(None, "province", f"Không có đơn vị nào cho tỉnh {province_code}",
                            f"No units for province {province_code}", province_code)
@@ -94,8 +96,8 @@ def import_boundaries(engine: Engine, era: str = "2025", path: Path | str | None
     return report
 
 
-def _pipelined_upsert(conn, streams: list[Iterator[gpd.GeoDataFrame]],
-                      report: ImportReport) -> None:
+def _pipelined_upsert(conn, streams: list[Iterator[gpd.GeoDataFrame]], report: ImportReport,
+                      progress: Callable[[str, int, int | None], None] | None = None) -> None:
     """Upsert frame after frame; the next frame is read while the database writes this one.
 
     Why a thread: reading and encoding full-resolution polygons is Python work, subdividing and
@@ -113,12 +115,14 @@ def _pipelined_upsert(conn, streams: list[Iterator[gpd.GeoDataFrame]],
                 report.rows += len(frame)
                 units = prepare_units(frame)
                 if pending is not None:
-                    _count(report, pending.result())
+                    _count(report, pending.result(), progress)
                 pending = pool.submit(upsert_units, conn, units)
         if pending is not None:
-            _count(report, pending.result())
+            _count(report, pending.result(), progress)
 
 
-def _count(report: ImportReport, result: UpsertResult) -> None:
+def _count(report: ImportReport, result: UpsertResult, progress=None) -> None:
     report.inserted += result.inserted
     report.updated += result.updated
+    if progress is not None:
+        progress("đơn vị / units", result.total, None)  # total unknown while streaming

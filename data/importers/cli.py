@@ -44,7 +44,7 @@ def progress_bar():
                   "{task.total}"), TimeElapsedColumn(), console=console, transient=True) as bar:
         tasks: dict[str, int] = {}
 
-        def tick(step: str, advance: int, total: int) -> None:
+        def tick(step: str, advance: int, total: int | None) -> None:
             if step not in tasks:
                 tasks[step] = bar.add_task(step, total=total)
             bar.update(tasks[step], advance=advance, total=total)
@@ -132,11 +132,11 @@ def boundaries(
 
     eng = engine_for(database_url)
     try:
-        with console.status("Đang nạp ranh giới / loading boundaries"):
+        with progress_bar() as tick:
             result = import_boundaries(eng, era, file, province_code=province, dry_run=dry_run,
                                        provinces_path=provinces_file,
                                        districts_path=districts_file,
-                                       communes_2009_path=communes_2009)
+                                       communes_2009_path=communes_2009, progress=tick)
     finally:
         eng.dispose()
     show(result, report)
