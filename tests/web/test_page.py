@@ -91,6 +91,14 @@ def test_login_form_then_layers_draw_and_toggle(live_server, browser, artifacts_
     assert "models" not in page.url.split("l=")[1].split("&")[0]
     page.check("[data-layer=models] input")
     page.wait_for_function("'models' in anttMap.drawn")
+    # Filters reach the server and the URL: category and youth on the incident aggregates.
+    with page.expect_request(lambda r: "/collections/incident_hexagons/items" in r.url
+                             and "category=crime" in r.url):
+        page.select_option("#f-category", "crime")
+    with page.expect_request(lambda r: "/collections/incident_hexagons/items" in r.url
+                             and "youth=true" in r.url and "category=crime" in r.url):
+        page.select_option("#f-youth", "true")
+    assert "cat=crime" in page.url and "youth=true" in page.url
     page.wait_for_load_state("networkidle")
     page.screenshot(path=str(artifacts_dir / "page_admin.png"))
     context.close()
@@ -140,7 +148,7 @@ def test_planner_adds_and_edits_a_launch_point(live_server, demo_url, browser, a
     mine = ("anttMap.drawn.launch_points && anttMap.drawn.launch_points.getLayers()"
             f".find(m => m.feature.id == {row['id']})")
     page.wait_for_function(mine)
-    page.evaluate(f"({mine}).openPopup()")
+    page.evaluate(f"void ({mine}).openPopup()")  # void: do not serialise the marker back
     page.click(".leaflet-popup-content button")
     page.wait_for_selector("#launch-dialog[open]")
     page.fill("#launch-form input[name=theme]", "Chủ đề đã sửa")
