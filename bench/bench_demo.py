@@ -3,7 +3,8 @@
 Scope (ANTT_BENCH_DEMO_SCOPE): 'country' (default; all 3,321 communes of 2025 at full
 resolution, 11 villages per commune ≈ 36,500 villages, 1,000,000 incidents over 3 years) or
 'haiphong' (114 communes, ~1,000 villages, 200,000 incidents). ANTT_BENCH_DEMO_INCIDENTS
-overrides the incident count. Runs in a throwaway embedded cluster (fsync off).
+overrides the incident count. Runs in a throwaway embedded cluster (fsync off);
+ANTT_BENCH_HOME=/dir keeps it, and the loaded boundaries, for the next run.
 
 Peer: the same 20,000 generated incidents inserted (a) through our staging table + one
 set-based join on the subdivided unit parts, and (b) row by row through the assign_units
@@ -72,18 +73,24 @@ def main() -> None:
     country = scope == "country"
     incidents = int(os.environ.get("ANTT_BENCH_DEMO_INCIDENTS", 1_000_000 if country else 200_000))
     per_commune = 11 if country else 9
-    home = Path(tempfile.mkdtemp(prefix="antt-bench-demo-"))
+    keep = os.environ.get("ANTT_BENCH_HOME")  # keep the cluster (and loaded boundaries) between runs
+    home = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="antt-bench-demo-"))
+    home.mkdir(parents=True, exist_ok=True)
     cluster = EmbeddedCluster(home=home, fast=True, dbname="antt_bench")
     url = cluster.up()
     engine = make_engine(url, connect_args={"options": "-c jit=off"})
     try:
         upgrade(url)
         t = time.perf_counter()
-        if country:
-            load_2025(engine)
-        else:
-            load_2025(engine, sources.path_of(sources.COMMUNES_2025_HAIPHONG), province_code="31")
-        print(f"  boundaries ({scope}) loaded in {time.perf_counter() - t:.1f} s")
+        with engine.connect() as conn:
+            loaded = conn.execute(text("SELECT count(*) FROM admin_unit WHERE level = 'commune' "
+                                       "AND NOT is_demo")).scalar_one()
+        if loaded != (3321 if country else 114):
+            if country:
+                load_2025(engine)
+            else:
+                load_2025(engine, sources.path_of(sources.COMMUNES_2025_HAIPHONG), province_code="31")
+            print(f"  boundaries ({scope}) loaded in {time.perf_counter() - t:.1f} s")
         t = time.perf_counter()
         res = generate(engine, EXISTING, incidents=incidents, villages_per_commune=per_commune, years=3,
                        until=UNTIL, password_for=lambda role: f"bench-{role}-pass")
@@ -101,7 +108,10 @@ def main() -> None:
         _peer(engine, per_commune)
     finally:
         engine.dispose()
-        cluster.destroy()
+        if keep:
+            cluster.down()
+        else:
+            cluster.destroy()
 
 
 if __name__ == "__main__":
