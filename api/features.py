@@ -9,6 +9,7 @@ and every page carries numberMatched/numberReturned and next/prev links.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -288,6 +289,13 @@ def make_router() -> APIRouter:
             del headers["Link"]
         if fmt == "csv":
             return _csv_response(rows, columns, headers, layer.id)
+        # Revalidation for map clients that re-fetch a layer on every pan: same features and
+        # count -> same ETag -> 304 without the body (the timeStamp is not part of it).
+        etag = '"' + hashlib.blake2b(f"{matched}|{features}".encode(), digest_size=12).hexdigest() + '"'
+        headers |= {"ETag": etag, "Cache-Control": "private, no-cache"}
+        asked = request.headers.get("if-none-match", "")
+        if etag in [t.strip().removeprefix("W/") for t in asked.split(",")]:
+            return Response(status_code=304, headers=headers)
         head: dict[str, Any] = {"type": "FeatureCollection", "numberMatched": matched,
                                 "numberReturned": returned,
                                 "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),

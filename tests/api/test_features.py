@@ -187,6 +187,14 @@ def test_single_item_with_etag_and_404(layer_client, make_user):
         conn.execute(text("UPDATE security_model SET version = 7 WHERE id = :i"), {"i": model_id})
     assert layer_client.get(f"/collections/models/items/{model_id}", headers=h).headers["etag"] == 'W/"7"'
     assert_problem(layer_client.get("/collections/models/items/999999", headers=h), 404)
+    page = layer_client.get("/collections/models/items?limit=3", headers=h)
+    revalidate = h | {"If-None-Match": page.headers["etag"]}
+    again = layer_client.get("/collections/models/items?limit=3", headers=revalidate)
+    assert again.status_code == 304 and again.content == b""
+    with get_engine().begin() as conn:  # an edit changes the page, so its ETag
+        conn.execute(text("UPDATE security_model SET name = name || ' (sửa)' WHERE id = :i"), {"i": model_id})
+    changed = layer_client.get("/collections/models/items?limit=3", headers=revalidate)
+    assert changed.status_code == 200 and changed.headers["etag"] != page.headers["etag"]
     assert_problem(layer_client.get("/collections/models/items/abc", headers=h), 404)
     commune = layer_client.get("/collections/communes/items?limit=1", headers=h).json()["features"][0]
     one = layer_client.get(f"/collections/communes/items/{commune['id']}", headers=h)
