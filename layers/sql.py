@@ -1,8 +1,8 @@
 """SQL builders for layer queries (items, one item, counts, extents, vector tiles).
 
 Kept apart from the endpoints (the tipg shape): a builder takes a `LayerQuery` and returns
-(sql, params); the API only runs it. Feature JSON is built by PostgreSQL (json_build_object,
-ST_AsGeoJSON), never by looping over geometries in Python.
+(sql, params); the API only runs it. Feature JSON is built by PostgreSQL (ST_AsGeoJSON and
+text concatenation), never by looping over geometries in Python.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from layers.access import Caller, scope_filter
 from layers.catalogue import Layer, Prop
 from layers.filters import BBox, FilterError, TimeRange, parse_bool
 
-# Layer queries are short; PostgreSQL's JIT, misled by set-returning functions' row estimates
-# (ST_HexagonGrid), spent ~400 ms compiling a 1 ms query. Off for the transaction only.
+# Layer queries are short; PostgreSQL's JIT, misled by the cost estimates of PostGIS functions
+# (ST_HexagonGrid here once), spent ~400 ms compiling a 1 ms query. Off for the transaction only.
 NO_JIT = "SET LOCAL jit = off"
 GEOJSON_DECIMALS = 7  # ~1 cm at Vietnam's latitudes; the data is no finer than that
 LOCAL_TS = "AT TIME ZONE 'Asia/Ho_Chi_Minh'"
