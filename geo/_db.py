@@ -27,4 +27,10 @@ def frame(bind: Bind, sql: str, params: Mapping[str, Any] | None = None) -> pd.D
     with connect(bind) as conn:
         result = conn.execute(text(sql), dict(params or {}))
         cols = list(result.keys())
-        return pd.DataFrame(result.fetchall(), columns=cols)
+        # Plain tuples straight from the DBAPI cursor: pandas builds a frame from Row objects
+        # ~10x slower, and Row creation itself costs ~0.3 s on 70k rows (text() has no result
+        # processors to skip). Fallback: the ordinary Row path.
+        cursor = getattr(result, "cursor", None)
+        rows = cursor.fetchall() if cursor is not None else [tuple(r) for r in result.fetchall()]
+        result.close()
+        return pd.DataFrame.from_records(rows, columns=cols)
