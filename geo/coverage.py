@@ -79,13 +79,20 @@ active_models AS MATERIALIZED (
            COALESCE(r.rating = ANY(:ratings_ok), false) OR :min_rank = 0 AS rated_ok,
            (CAST(:types AS text[]) IS NULL OR m.type_code = ANY(CAST(:types AS text[]))) AS type_ok
     FROM security_model m
-    LEFT JOIN LATERAL (
+    {RATING_JOIN}
+    WHERE {ACTIVE_SQL} AND {SCOPE}
+)"""
+# The latest rating on :on. For a few communes, one index probe per model; for the whole
+# country, one sorted pass over model_rating is ~5x faster than 60,000 probes.
+RATING_PROBE = """LEFT JOIN LATERAL (
         SELECT mr.rating FROM model_rating mr
         WHERE mr.model_id = m.id AND mr.rated_on <= :on
         ORDER BY mr.rated_on DESC, mr.id DESC LIMIT 1
-    ) r ON true
-    WHERE {ACTIVE_SQL} AND {SCOPE}
-)"""
+    ) r ON true"""
+RATING_PASS = """LEFT JOIN (
+        SELECT DISTINCT ON (mr.model_id) mr.model_id, mr.rating FROM model_rating mr
+        WHERE mr.rated_on <= :on ORDER BY mr.model_id, mr.rated_on DESC, mr.id DESC
+    ) r ON r.model_id = m.id"""
 # A model is active on :on (alias m).
 ACTIVE_SQL = ("m.founded_on <= :on AND NOT (m.status IN ('suspended', 'dissolved') "
               "AND COALESCE(m.status_since, m.founded_on) <= :on)")
@@ -105,7 +112,8 @@ def scope_communes(province_code: str | None, commune_code: str | None) -> str:
 def active_models_cte(scope: str) -> str:
     """The active_models CTE limited to models of the communes in scope (all when empty)."""
     return ACTIVE_MODELS.replace("{ACTIVE_SQL}", ACTIVE_SQL).replace(
-        "{SCOPE}", f"m.commune_id IN ({scope})" if scope else "TRUE")
+        "{SCOPE}", f"m.commune_id IN ({scope})" if scope else "TRUE").replace(
+        "{RATING_JOIN}", RATING_PROBE if scope else RATING_PASS)
 
 
 def _model_stats(unit_col: str) -> str:
@@ -271,14 +279,15 @@ def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
            COALESCE(ca.area_share, 0.0) AS area_within_r_share,
            COALESCE(va.population_within_r, 0.0) AS village_population_within_r,""" if with_r else """
            NULL::float8 AS area_within_r_share, NULL::float8 AS village_population_within_r,"""
+    # only the radius part needs the (full-resolution, TOASTed) outlines
+    c_geo = ", c.geom, ST_Envelope(c.geom) AS box" if with_r else ""
     geo_joins = """
     LEFT JOIN ca ON ca.id = c.id
     LEFT JOIN va ON va.commune_id = c.id""" if with_r else ""
     sql = f"""
     WITH {active_models_cte(scope)},
     c AS MATERIALIZED (
-        SELECT c.id, c.code, c.name, c.province_code, c.population, c.households, c.geom,
-               ST_Envelope(c.geom) AS box
+        SELECT c.id, c.code, c.name, c.province_code, c.population, c.households{c_geo}
         FROM admin_unit c WHERE c.level = 'commune' AND {_valid('c')}
           {_scope('c', province_code, commune_code, 'c')}
     ),{geo_ctes}
