@@ -124,5 +124,6 @@ def _pipelined_upsert(conn, streams: list[Iterator[gpd.GeoDataFrame]], report: I
 def _count(report: ImportReport, result: UpsertResult, progress=None) -> None:
     report.inserted += result.inserted
     report.updated += result.updated
+    report.unchanged += result.unchanged
     if progress is not None:
-        progress("đơn vị / units", result.total, None)  # total unknown while streaming
+        progress("đơn vị / units", result.total + result.unchanged, None)  # total unknown while streaming

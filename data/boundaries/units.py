@@ -32,6 +32,7 @@ ERA_2025 = dt.date(2025, 7, 1)  # the 2-tier map (34 provinces, no districts) st
 class UpsertResult:
     inserted: int
     updated: int
+    unchanged: int = 0
 
     @property
     def total(self) -> int:
@@ -128,6 +129,15 @@ WITH ins AS (
       valid_to = EXCLUDED.valid_to, source = EXCLUDED.source,
       is_demo = EXCLUDED.is_demo, is_synthetic = EXCLUDED.is_synthetic,
       geom = coalesce(EXCLUDED.geom, u.geom)
+  -- Unchanged rows are left alone: a re-import of the same file rewrites nothing.
+  WHERE (u.kind, u.name, u.full_name, u.name_search, u.province_code, u.valid_to, u.source,
+         u.is_demo, u.is_synthetic)
+        IS DISTINCT FROM (EXCLUDED.kind, EXCLUDED.name, EXCLUDED.full_name,
+         EXCLUDED.name_search, EXCLUDED.province_code, EXCLUDED.valid_to, EXCLUDED.source,
+         EXCLUDED.is_demo, EXCLUDED.is_synthetic)
+     OR coalesce(EXCLUDED.population, u.population) IS DISTINCT FROM u.population
+     OR coalesce(EXCLUDED.households, u.households) IS DISTINCT FROM u.households
+     OR coalesce(EXCLUDED.geom, u.geom) IS DISTINCT FROM u.geom
   RETURNING (xmax = 0) AS inserted
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM ins
@@ -154,7 +164,7 @@ def upsert_units(conn: Connection, units: pd.DataFrame) -> UpsertResult:
     Rows go in chunks of about CHUNK_BYTES of geometry, all in the caller's transaction.
     """
     raw = conn.connection.dbapi_connection
-    inserted = updated = 0
+    inserted = updated = unchanged = 0
     with raw.cursor() as cur:
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS unit_stage (level text, code text, kind text, "
@@ -174,7 +184,8 @@ def upsert_units(conn: Connection, units: pd.DataFrame) -> UpsertResult:
             cur.execute(UPSERT_SQL)
             a, b = cur.fetchone()
             inserted, updated = inserted + int(a), updated + int(b)
+            unchanged += part.stop - part.start - int(a) - int(b)
             cur.execute("INSERT INTO unit_keys SELECT level, code, valid_from, parent_level, "
                         "parent_code FROM unit_stage")
         cur.execute(PARENTS_SQL)
-    return UpsertResult(inserted, updated)
+    return UpsertResult(inserted, updated, unchanged)

@@ -76,7 +76,8 @@ def show(report: ImportReport, report_path: Path | None) -> None:
         raise typer.Exit(1)
     verb = "kiểm tra xong, không ghi / dry run, nothing written" if report.dry_run else "đã ghi / written"
     console.print(f"[green]{report.kind}: {report.rows} dòng / rows; thêm / inserted "
-                  f"{report.inserted}, cập nhật / updated {report.updated} — {verb}[/green]")
+                  f"{report.inserted}, cập nhật / updated {report.updated}, không đổi / unchanged "
+                  f"{report.unchanged} — {verb}[/green]")
 
 
 def _points(kind: str, file: Path, crs, mapping, dry_run, report_path, sheet, encoding, db) -> None:

@@ -42,6 +42,7 @@ class ImportReport:
     rows: int = 0
     inserted: int = 0
     updated: int = 0
+    unchanged: int = 0
     dry_run: bool = False
     errors: list[Issue] = field(default_factory=list)
     repairs: list[Repair] = field(default_factory=list)
@@ -62,6 +63,7 @@ class ImportReport:
         return {
             "kind": self.kind, "source": self.source, "rows": self.rows, "ok": self.ok,
             "dry_run": self.dry_run, "inserted": self.inserted, "updated": self.updated,
+            "unchanged": self.unchanged,
             "errors": [asdict(e) for e in self.sorted_errors()],
             "repairs": [asdict(r) for r in self.repairs], "notes": self.notes,
         }

@@ -162,4 +162,4 @@ def _write(conn: Connection, source, parsed, geoms: list, polygons: bool, report
                   + ("" if polygons else " (Voronoi cells of village centres)"),
     }, geometry=[geoms[i] for i in good], crs=4326)
     res = upsert_units(conn, prepare_units(frame))
-    report.inserted, report.updated = res.inserted, res.updated
+    report.inserted, report.updated, report.unchanged = res.inserted, res.updated, res.unchanged

@@ -28,7 +28,7 @@ def test_2025_province_import_is_idempotent(engine):
     with engine.connect() as conn:
         parts_before = conn.execute(parts_sql).scalar_one()
     second = import_boundaries(engine, "2025", path, province_code="31")
-    assert (second.inserted, second.updated) == (0, 115)
+    assert (second.inserted, second.updated, second.unchanged) == (0, 0, 115)
     with engine.connect() as conn:  # same geometry: the subdivided parts were not rewritten
         assert conn.execute(parts_sql).scalar_one() == parts_before
     with engine.connect() as conn:

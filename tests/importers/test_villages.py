@@ -52,7 +52,13 @@ def test_polygon_villages_get_their_commune_by_code_or_by_place(haiphong_engine,
     assert report.ok, report.errors
     assert report.inserted == 2
     again = import_villages(haiphong_engine, f)
-    assert (again.inserted, again.updated) == (0, 2)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
+    moved = _write(tmp_path / "thon2.geojson", [
+        _feature(west, ma_thon="T1", ten="Thôn Đông", loai="thôn", ma_xa=COMMUNE, dan_so=1200),
+        _feature(east.buffer(-0.0005), ma_thon="T2", ten="Tổ dân phố 3", loai="TDP", so_ho=300),
+    ])
+    changed = import_villages(haiphong_engine, moved)
+    assert (changed.inserted, changed.updated, changed.unchanged) == (0, 1, 1)
     with haiphong_engine.connect() as conn:
         rows = conn.execute(text(
             "SELECT v.code, v.kind, v.name, p.code, v.population, v.households, v.valid_from::text "
