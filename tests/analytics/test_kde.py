@@ -91,3 +91,26 @@ def test_grid_contours_png_on_commune(site_engine, site):
     assert (alpha == 0).any() and (alpha > 0).any()
     (south, west), (north, east) = bounds
     assert south < north and west < east
+
+
+def test_pixel_lattice_matches_exact_transform_and_kernel():
+    from pyproj import Transformer
+
+    from antt.crs import pinned
+    from geo.kde import _lattice_transform, _pixel_density
+
+    from_merc = Transformer.from_crs("EPSG:3857", pinned(3405), always_xy=True)
+    to_merc = Transformer.from_crs(pinned(3405), "EPSG:3857", always_xy=True)
+    px = 11_800_000 + (np.arange(300) + 0.5) * 50.0  # 15 km of 50 m pixels near Hải Phòng
+    py = 2_400_000 - (np.arange(200) + 0.5) * 50.0
+    tx, ty = _lattice_transform(from_merc, px, py)
+    gx, gy = np.meshgrid(px, py)
+    ex, ey = from_merc.transform(gx.ravel(), gy.ravel())
+    assert np.abs(tx - ex).max() < 0.01 and np.abs(ty - ey).max() < 0.01  # < 1 cm
+    rng = np.random.default_rng(4)
+    pts = np.column_stack([rng.uniform(tx.min(), tx.max(), 50), rng.uniform(ty.min(), ty.max(), 50)])
+    w = rng.uniform(1, 3, 50)
+    windowed = _pixel_density(pts, w, 700.0, tx.reshape(200, 300), ty.reshape(200, 300), to_merc,
+                              px[0] - 25, py[0] + 25, 50.0, 50.0)
+    brute = quartic_density(pts, w, 700.0, np.column_stack([tx, ty])).reshape(200, 300)
+    assert np.abs(windowed - brute).max() < 1e-9
