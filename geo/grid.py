@@ -14,10 +14,12 @@ from __future__ import annotations
 import math
 from datetime import date
 
+import numpy as np
 import pandas as pd
+from sqlalchemy import text
 
 from antt.crs import METRIC_SRID
-from geo._db import Bind, frame
+from geo._db import Bind, connect, frame
 from geo.filters import IncidentFilter
 
 SQRT3 = math.sqrt(3.0)
@@ -64,6 +66,74 @@ def hex_index_sql(x: str, y: str) -> tuple[str, str]:
             f"CASE WHEN {pick_a} THEN {row(ia)} ELSE {row(ib)} END")
 
 
+_CELLS: dict[tuple, pd.DataFrame] = {}
+_CELLS_MAX = 32
+
+
+def hex_cells(bind: Bind, cell_m: float, province_code: str | None = None,
+              commune_code: str | None = None, on: date | None = None) -> pd.DataFrame:
+    """(i, j, x, y) of every hexagon of side ``cell_m`` touching the area, from ST_HexagonGrid.
+
+    The set depends only on the area's outline and the size, not on any filter, so it is cached
+    per process, keyed by the database, an md5 of the outline and the size: a re-imported
+    outline gets a new key. Callers must not modify the returned frame."""
+    on = on or date.today()
+    params = {"hex_size": float(cell_m), "on": on, "area_code": province_code or commune_code}
+    with connect(bind) as conn:
+        digest = conn.execute(text(f"WITH area AS ({area_sql(province_code, commune_code)}) "
+                                   "SELECT md5(ST_AsEWKB(g4326)) FROM area"), params).scalar()
+        key = (conn.engine.url.render_as_string(hide_password=True), digest, float(cell_m))
+    if digest is None:
+        return pd.DataFrame({"i": pd.Series(dtype="int64"), "j": pd.Series(dtype="int64"),
+                             "x": pd.Series(dtype="float64"), "y": pd.Series(dtype="float64")})
+    if key in _CELLS:
+        return _CELLS[key]
+    cells = frame(bind, f"""
+    WITH area AS MATERIALIZED ({area_sql(province_code, commune_code)}),
+    -- grids over the boxes of small pieces of the area hug its shape: far fewer candidate
+    -- hexagons to test than one grid over the whole bounding box (5x faster on a province)
+    parts AS MATERIALIZED (SELECT ST_Subdivide(area.g, 128) AS g FROM area)
+    SELECT DISTINCT h.i, h.j
+    FROM parts, ST_HexagonGrid({HEX_SIZE}, parts.g) h
+    WHERE ST_Intersects(parts.g, h.geom)
+    ORDER BY h.i, h.j""", params)
+    cells = cells.astype({"i": "int64", "j": "int64"})
+    x, y = hex_centres(cells["i"].to_numpy(), cells["j"].to_numpy(), cell_m)
+    cells["x"], cells["y"] = x, y
+    if len(_CELLS) >= _CELLS_MAX:
+        _CELLS.pop(next(iter(_CELLS)))
+    _CELLS[key] = cells
+    return cells
+
+
+def hex_centres(i: np.ndarray, j: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (EPSG:3405) of hexagons (i, j) of side ``size`` in PostGIS's layout."""
+    height = size * SQRT3
+    x = 1.5 * size * i
+    y = j * height + np.where(i % 2 != 0, height / 2, 0.0)
+    return x, y
+
+
+# PostGIS's vertex order, starting west, counter-clockwise (in units of size, height/2)
+_HEX_DX = np.array([-1.0, -0.5, 0.5, 1.0, 0.5, -0.5, -1.0])
+_HEX_DY = np.array([0.0, -1.0, -1.0, 0.0, 1.0, 1.0, 0.0])
+
+
+def hex_polygons_geojson(i: np.ndarray, j: np.ndarray, size: float) -> list[dict]:
+    """GeoJSON Polygons (EPSG:4326, 6 decimals) of hexagons (i, j): the same rings as
+    ST_Transform(ST_HexagonGrid cell, 4326), built with one vectorised transform."""
+    from antt.crs import to_wgs84
+
+    cx, cy = hex_centres(np.asarray(i), np.asarray(j), size)
+    vx = cx[:, None] + _HEX_DX[None, :] * size
+    vy = cy[:, None] + _HEX_DY[None, :] * size * SQRT3 / 2
+    lon, lat = to_wgs84(METRIC_SRID).transform(vx.ravel(), vy.ravel())
+    lon = np.round(np.asarray(lon), 6).reshape(vx.shape)
+    lat = np.round(np.asarray(lat), 6).reshape(vx.shape)
+    return [{"type": "Polygon", "coordinates": [np.column_stack([lo, la]).tolist()]}
+            for lo, la in zip(lon, lat, strict=True)]
+
+
 def hex_counts(bind: Bind, cell_m: float, flt: IncidentFilter = IncidentFilter(),
                province_code: str | None = None, commune_code: str | None = None,
                on: date | None = None, with_geometry: bool = True) -> pd.DataFrame:
@@ -74,33 +144,21 @@ def hex_counts(bind: Bind, cell_m: float, flt: IncidentFilter = IncidentFilter()
     if cell_m <= 0:
         raise ValueError("cell_m must be > 0")
     on = on or flt.end or date.today()
+    cells = hex_cells(bind, cell_m, province_code, commune_code, on)
     where, params = flt.sql("i")
     hi, hj = hex_index_sql("p.x", "p.y")
-    cx, cy = hex_centre_sql("h.i", "h.j")
-    geom_col = ", ST_AsGeoJSON(ST_Transform(h.geom, 4326), 6)::json AS geometry" if with_geometry else ""
-    sql = f"""
+    counts = frame(bind, f"""
     WITH area AS MATERIALIZED ({area_sql(province_code, commune_code)}),
-    -- grids over the boxes of small pieces of the area hug its shape: far fewer candidate
-    -- hexagons to test than one grid over the whole bounding box (5x faster on a province)
-    parts AS MATERIALIZED (SELECT ST_Subdivide(area.g, 128) AS g FROM area),
-    cells AS MATERIALIZED (
-        SELECT DISTINCT ON (h.i, h.j) h.i, h.j, h.geom
-        FROM parts, ST_HexagonGrid({HEX_SIZE}, parts.g) h
-        WHERE ST_Intersects(parts.g, h.geom)
-        ORDER BY h.i, h.j
-    ),
     p AS MATERIALIZED (
         SELECT ST_X(g) AS x, ST_Y(g) AS y
         FROM (SELECT ST_Transform(i.geom, {METRIC_SRID}) AS g FROM incident i, area
               WHERE i.geom && area.g4326 AND {where}) t
-    ),
-    counts AS (SELECT {hi} AS i, {hj} AS j, count(*) AS n FROM p GROUP BY 1, 2)
-    SELECT h.i, h.j, COALESCE(c.n, 0) AS count, {cx} AS x, {cy} AS y{geom_col}
-    FROM cells h
-    LEFT JOIN counts c ON c.i = h.i AND c.j = h.j
-    ORDER BY h.i, h.j
-    """
-    params |= {"hex_size": float(cell_m), "on": on, "area_code": province_code or commune_code}
-    df = frame(bind, sql, params)
-    df["count"] = df["count"].astype("int64")
+    )
+    SELECT {hi} AS i, {hj} AS j, count(*) AS n FROM p GROUP BY 1, 2""",
+                   params | {"hex_size": float(cell_m), "on": on,
+                             "area_code": province_code or commune_code})
+    df = cells.merge(counts.astype({"i": "int64", "j": "int64"}), on=["i", "j"], how="left")
+    df.insert(2, "count", df.pop("n").fillna(0).astype("int64"))
+    if with_geometry:
+        df["geometry"] = hex_polygons_geojson(df["i"].to_numpy(), df["j"].to_numpy(), cell_m)
     return df

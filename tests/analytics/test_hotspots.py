@@ -89,3 +89,19 @@ def test_village_counts_and_hotspots(site_engine, site):
     assert hs.loc[hs["id"] == site.villages["V3"], "z"].item() == pytest.approx(z_v3)
     with pytest.raises(ValueError):
         hex_hotspots(site_engine, 250, YEAR)
+
+
+def test_hex_geometry_and_centres_equal_postgis(site_engine, site):
+    df = hex_counts(site_engine, 300, YEAR, commune_code=site.commune_code)
+    sample = df.iloc[:: max(1, len(df) // 7)]
+    with site_engine.connect() as conn:
+        for row in sample.itertuples():
+            ring, cx, cy = conn.execute(text("""
+                SELECT ST_AsGeoJSON(ST_Transform(h, 4326), 6)::json,
+                       ST_X(ST_Centroid(h)), ST_Y(ST_Centroid(h))
+                FROM ST_Hexagon(300, :i, :j, ST_SetSRID(ST_MakePoint(0, 0), 3405)) h"""),
+                {"i": int(row.i), "j": int(row.j)}).one()
+            ours = np.array(row.geometry["coordinates"][0])
+            theirs = np.array(ring["coordinates"][0])
+            assert ours.shape == theirs.shape and np.abs(ours - theirs).max() <= 2e-6
+            assert (row.x, row.y) == (pytest.approx(cx, abs=1e-6), pytest.approx(cy, abs=1e-6))
