@@ -67,6 +67,7 @@ def _step_boundaries(url: str, queue) -> None:
         backend = _backend_peak_mb(conn)
         db_cpu = (_backend_cpu_s(conn) or 0) - (cpu0 or 0)
     queue.put({"seconds": seconds, "inserted": report.inserted, "updated": report.updated,
+               "unchanged": report.unchanged,
                "errors": len(report.errors), "repairs": len(report.repairs),
                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                "backend_mb": backend,
@@ -208,7 +209,7 @@ def main() -> None:
               f" (target < {TARGET_MEMORY_MB:.0f} MB)")
         b2 = _run(_step_boundaries, url)
         print(f"boundaries second run: {b2['seconds']:.1f} s; inserted {b2['inserted']} "
-              f"(must be 0), updated {b2['updated']}")
+              f"(must be 0), updated {b2['updated']}, unchanged {b2['unchanged']}")
         pl = _run(_step_pre2025_lineage, url)
         print(f"pre-2025 era (GSO list + district polygons + 2009 communes): {pl['pre_s']:.1f} s, "
               f"{pl['pre_inserted']} units; {'; '.join(pl['pre_notes'])}")
