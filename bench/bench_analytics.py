@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import time
 import tracemalloc
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -174,20 +175,36 @@ def _measure(engine: Engine) -> None:
         print(f"{ok}{name}: first {first:.3f} s, warm {warm:.3f} s {tgt}; peak Python memory {mem:.0f} MB"
               f"{'; ' + extra if extra else ''}")
 
-    # 1. coverage of every commune (and every village)
-    cov, first, warm = timed(lambda: commune_coverage(engine, UNTIL, radius_m=500))
-    report(f"coverage, all {len(cov):,} communes (R = 500 m)", 2.0, first, warm,
-           peak_mb(lambda: commune_coverage(engine, UNTIL, radius_m=500)),
-           f"{int(cov['covered'].sum()):,} covered")
-    vc, first, warm = timed(lambda: village_coverage(engine, UNTIL))
+    # 1. coverage of every commune: the counts (covered villages, models by rating/type, fire
+    # groups, institutions, festival), then with population/area within R (buffer overlays)
+    cov, first, warm = timed(lambda: commune_coverage(engine, UNTIL, radius_m=None))
+    report(f"coverage, all {len(cov):,} communes (counts, shares, covered flag)", 2.0, first, warm,
+           peak_mb(lambda: commune_coverage(engine, UNTIL, radius_m=None)),
+           f"{int(cov['covered'].sum()):,} communes covered")
+    vc, first, warm = timed(lambda: village_coverage(engine, UNTIL), repeat=2)
     report(f"coverage, all {len(vc):,} villages", None, first, warm,
            peak_mb(lambda: village_coverage(engine, UNTIL)), f"{int(vc['covered'].sum()):,} covered")
+    one = cov.sort_values("villages").iloc[-1]["province_code"]
+    pc, first, warm = timed(lambda: commune_coverage(engine, UNTIL, radius_m=500, province_code=one),
+                            repeat=2)
+    report(f"coverage with population/area within 500 m, province {one} ({len(pc)} communes)", None,
+           first, warm, peak_mb(lambda: commune_coverage(engine, UNTIL, radius_m=500, province_code=one)))
+    tracemalloc.start()
+    t = time.perf_counter()
+    full = commune_coverage(engine, UNTIL, radius_m=500)
+    elapsed = time.perf_counter() - t
+    mem = tracemalloc.get_traced_memory()[1] / 1e6
+    tracemalloc.stop()
+    report(f"coverage with population/area within 500 m, all {len(full):,} communes (one run)", 2.0,
+           elapsed, elapsed, mem,
+           f"median population share within R {full['population_within_r_share'].dropna().median():.2f}")
 
     # 2. Gi* for one province-year on 250 m hexagons, end to end, then ours vs esda
     pcode = province.province_code
     hs, first, warm = timed(lambda: hex_hotspots(engine, 250, year, province_code=pcode, with_geometry=False))
     report(f"Gi* province {pcode} year ({province.count:,} incidents, {len(hs):,} hexagons of 250 m, "
-           "SQL counts + weights + Gi*)", 1.0, first, warm,
+           "SQL counts + weights + Gi* + local Moran; first run also builds the area's hexagon set, "
+           "cached after)", 1.0, first, warm,
            peak_mb(lambda: hex_hotspots(engine, 250, year, province_code=pcode, with_geometry=False)),
            f"{int((hs['bin'] == 3).sum())} hexagons at +3")
     xy = hs[["x", "y"]].to_numpy()
@@ -195,7 +212,9 @@ def _measure(engine: Engine) -> None:
     band = np.sqrt(3) * 250 * 1.01
     w, _, t_w = timed(lambda: neighbours(xy, band, None))
     _, _, t_ours = timed(lambda: gi_star(y, w), repeat=5)
-    W = WSP(w).to_W(silence_warnings=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "not fully connected": islands, expected
+        W = WSP(w).to_W(silence_warnings=True)
     theirs, _, t_esda = timed(lambda: G_Local(y, W, transform="B", star=True, permutations=0), repeat=3)
     diff = float(np.abs(gi_star(y, w).z - theirs.Zs).max())
     print(f"   weights (cKDTree, {w.nnz:,} links) {t_w * 1000:.1f} ms; Gi* ours {t_ours * 1000:.1f} ms vs "
