@@ -74,3 +74,7 @@ def test_emerging_cluster_in_the_database(site_engine, site):
     centre = df.loc[d.idxmin()]
     assert centre["category"] == "consecutive_hot" and centre["hot_steps"] == 3
     assert (df["category"] == "no_pattern").mean() > 0.9
+    quarters = emerging_hotspots(site_engine, IncidentFilter(date(2027, 1, 1), date(2027, 12, 31)),
+                                 cell_m=500, step="quarter", commune_code=site.commune_code)
+    assert quarters.attrs["steps"] == ["2027-01-01", "2027-04-01", "2027-07-01", "2027-10-01"]
+    assert quarters.loc[d.idxmin(), "category"] == "new_hot"  # the cluster lives in Q4 only
