@@ -87,6 +87,23 @@ def looks_vietnamese(text: str) -> bool:
     return True
 
 
+# UTF-8 Vietnamese read as Windows-1252/Latin-1 ('á»‡' for 'ệ', 'Ä‘' for 'đ', 'Æ°' for 'ư'),
+# and TCVN3 bytes read as Latin-1 (spacing accents and symbols where letters should be).
+_MOJIBAKE = re.compile("á[»º]|Ä[\u2018\x91]|Æ[°¡]|Ã[\x80-\xbf]")
+_TCVN3_SYMBOLS = set("µ¸¶·¹¾×®©¬")
+
+
+def looks_garbled(text: str) -> bool:
+    """Text from a vector file that was decoded with the wrong code page.
+
+    Vector files are UTF-8 by spec (GeoJSON, GPKG) or say their code page (.cpg); a shapefile
+    without one may still be garbled. Foreign letters (e.g. Chinese names) are allowed here.
+    """
+    if "\ufffd" in text or _MOJIBAKE.search(text):
+        return True
+    return bool(_TCVN3_SYMBOLS & set(text)) and not looks_vietnamese(text)
+
+
 def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
     """(NFC text, encoding used). Tries UTF-8, then the given or detected legacy encoding."""
     if encoding:
@@ -214,7 +231,7 @@ def read_source(path: Path | str, *, sheet: str | None = None, encoding: str | N
                              index=range(len(geoms)))
         frame, rows, original = _finish(attrs, first_row=1)
         texts = " ".join(str(v) for c in frame.columns for v in frame[c] if isinstance(v, str))
-        if not looks_vietnamese(texts):
+        if looks_garbled(texts):
             raise FileRejected(
                 "Văn bản trong tệp bị lỗi mã hóa (không phải UTF-8 tiếng Việt); dùng --encoding",
                 "Text in the file is garbled (not UTF-8 Vietnamese); pass --encoding")

@@ -208,3 +208,28 @@ def test_broken_geometry_names_its_row(haiphong_engine, haiphong_points, tmp_pat
     assert _errors(report) == [(2, "geometry")]
     assert "Broken geometry" in report.errors[0].reason_en
     assert _count(haiphong_engine) == 0
+
+
+def test_vector_file_with_mojibake_is_refused(haiphong_engine, haiphong_points, tmp_path):
+    """UTF-8 read with the wrong code page upstream ('Trá»™m' for 'Trộm') is not stored."""
+    lon, lat = haiphong_points["10507"]
+    garbled = "Trộm cắp tài sản".encode().decode("cp1252", errors="replace")
+    f = _geojson(tmp_path / "vu.geojson", [
+        _feature({"type": "Point", "coordinates": [lon, lat]}, ma="A1", loai="fire",
+                 ngay="2025-08-01", mo_ta=garbled)])
+    report = import_points(haiphong_engine, "incidents", f)
+    assert _errors(report) == [(None, "file")]
+    assert "garbled" in report.errors[0].reason_en
+    assert _count(haiphong_engine) == 0
+
+
+def test_vector_file_with_foreign_letters_is_fine(haiphong_engine, haiphong_points, tmp_path):
+    lon, lat = haiphong_points["10507"]
+    f = _geojson(tmp_path / "vu.geojson", [
+        _feature({"type": "Point", "coordinates": [lon, lat]}, ma="A1", loai="fire",
+                 ngay="2025-08-01", mo_ta="Công ty 海防 (Hải Phòng), café")])
+    report = import_points(haiphong_engine, "incidents", f)
+    assert report.ok, report.errors
+    with haiphong_engine.connect() as conn:
+        assert conn.execute(text("SELECT description FROM incident")).scalar_one() == (
+            "Công ty 海防 (Hải Phòng), café")
