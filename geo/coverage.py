@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pandas as pd
+from sqlalchemy import text
 
 from antt.crs import METRIC_SRID
-from geo._db import Bind, frame
+from geo._db import Bind, connect, frame
 from geo.filters import IncidentFilter
 
 RATING_RANK = {"tot": 4, "kha": 3, "trung_binh": 2, "yeu": 1}
@@ -220,13 +221,18 @@ def village_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
 
 def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
                      radius_m: float | None = 500.0, province_code: str | None = None,
-                     commune_code: str | None = None) -> pd.DataFrame:
+                     commune_code: str | None = None, population_fallback: bool = True) -> pd.DataFrame:
     """One row per commune valid on ``on``: covered-village share, models by rating/type, the
     share of population and area within ``radius_m`` metres of an active model (EPSG:3405),
     fire-group household share, certified-institution share and the festival flag.
 
     ``radius_m=None`` skips the geometric part (its columns are then None): the counts alone are
-    cheap for the whole country, the buffer overlays are not."""
+    cheap for the whole country, the buffer overlays are not.
+
+    Population: the commune's own figure, else the sum of its villages', else (when
+    ``population_fallback`` and ``on`` is in the 2025 era) the 2009-census population of the
+    pre-2025 communes areally interpolated into it (geo.eras.interpolate); ``population_source``
+    says which."""
     if radius_m is not None and radius_m <= 0:
         raise ValueError("radius_m must be > 0")
     with_r = radius_m is not None
@@ -303,6 +309,8 @@ def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
     )
     SELECT c.id, c.code, c.name, c.province_code,
            COALESCE(c.population, vs.village_population) AS population,
+           CASE WHEN c.population IS NOT NULL THEN 'commune'
+                WHEN vs.village_population IS NOT NULL THEN 'villages' END AS population_source,
            COALESCE(c.households, vs.village_households) AS households,
            COALESCE(vs.villages, 0) AS villages, COALESCE(vs.villages_covered, 0) AS villages_covered,
            COALESCE(ms.models_active, 0) AS models_active,
@@ -330,6 +338,7 @@ def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
     params = _base_params(on, rule, province_code=province_code, commune_code=commune_code,
                           r=r, r_deg=r / METRES_PER_DEGREE_FLOOR)
     df = frame(bind, sql, params)
+    _fill_population(bind, df, on, population_fallback)
     with_villages = df["villages"] > 0
     df["covered_share"] = _share(df["villages_covered"], df["villages"])
     df["covered"] = [
@@ -354,6 +363,34 @@ def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
     df["institutions_safe_share"] = _share(df["institutions_safe"], df["institutions"])
     df["radius_m"] = r if with_r else None
     return df.drop(columns=["village_population_within_r"])
+
+
+ERA_2025 = date(2025, 7, 1)
+LAST_OLD_DAY = date(2025, 6, 30)
+
+
+def _fill_population(bind: Bind, df: pd.DataFrame, on: date, fallback: bool) -> None:
+    """Fill communes without a population (own or villages') from the pre-2025 communes (2009
+    census) by areal interpolation, if asked and if any old-era figures exist."""
+    missing = df["population"].isna()
+    if not (fallback and missing.any() and on >= ERA_2025):
+        return
+    with connect(bind) as conn:
+        old = conn.execute(text(
+            "SELECT EXISTS (SELECT 1 FROM admin_unit WHERE level = 'commune' AND population > 0 "
+            "AND valid_from <= :d AND (valid_to IS NULL OR :d < valid_to))"), {"d": LAST_OLD_DAY}).scalar()
+    if not old:
+        return
+    from geo.eras import interpolate
+
+    est = interpolate(bind, "commune", LAST_OLD_DAY, "commune", on,
+                      target_ids=[int(i) for i in df.loc[missing, "id"]])
+    got = dict(zip(est["id"], est["estimate"], strict=True))
+    for idx in df.index[missing]:
+        value = got.get(df.at[idx, "id"])
+        if value is not None:
+            df.at[idx, "population"] = float(value)
+            df.at[idx, "population_source"] = "interpolated_2009"
 
 
 def _default_period(on: date) -> IncidentFilter:

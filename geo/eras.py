@@ -28,12 +28,15 @@ COLUMNS = {"population", "households"}
 
 
 def interpolate(bind: Bind, source_level: str, source_on: date, target_level: str, target_on: date,
-                column: str = "population", province_code: str | None = None) -> pd.DataFrame:
+                column: str = "population", province_code: str | None = None,
+                target_ids: list[int] | None = None) -> pd.DataFrame:
     """Areal-weighted estimate of ``column`` for each target unit valid on ``target_on``
     from the source units valid on ``source_on``; None where no source with a figure overlaps."""
     if column not in COLUMNS:
         raise ValueError(f"column must be one of {sorted(COLUMNS)}")
     scope = " AND t.province_code = :province_code" if province_code else ""
+    if target_ids is not None:
+        scope += " AND t.id = ANY(:ids)"
     sql = f"""
     WITH t AS MATERIALIZED (
         SELECT t.id, t.code, t.name, t.geom, ST_Transform(t.geom, {METRIC_SRID}) AS gm
@@ -52,11 +55,12 @@ def interpolate(bind: Bind, source_level: str, source_on: date, target_level: st
         SELECT t.id, s.v * ST_Area(ST_Intersection(t.gm, s.gm)) / NULLIF(ST_Area(s.gm), 0) AS part
         FROM t JOIN s ON t.geom && s.geom AND ST_Intersects(t.gm, s.gm)
     )
-    SELECT t.id, t.code, t.name, sum(p.part) AS estimate, count(p.part) AS sources
+    SELECT t.id, t.code, t.name, sum(p.part) AS estimate,
+           count(p.part) FILTER (WHERE p.part > 0) AS sources  -- touching borders are no source
     FROM t LEFT JOIN pieces p ON p.id = t.id
     GROUP BY t.id, t.code, t.name ORDER BY t.code"""
     df = frame(bind, sql, {"tl": target_level, "ton": target_on, "sl": source_level, "son": source_on,
-                           "province_code": province_code})
+                           "province_code": province_code, "ids": list(target_ids or [])})
     df["estimate"] = df["estimate"].astype(object).where(df["sources"] > 0, None)
     return df
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import date
 
+import pandas as pd
 import pytest
 from sqlalchemy import text
 
@@ -152,3 +153,28 @@ def test_counts_only_without_radius(site_engine, site):
     for col in ("villages", "villages_covered", "models_active", "models_qualifying", "covered"):
         assert quick[col] == full[col]
     assert quick["population_within_r"] is None and quick["area_within_r_share"] is None
+
+
+def test_population_interpolated_from_pre_2025_communes(site_engine, site):
+    # a pre-2025 commune with the same outline as another 2025 commune (no villages, no
+    # population of its own), 2009 population 800 -> that commune gets 800, its neighbours
+    # (touching only along the border) get nothing
+    with site_engine.begin() as conn:
+        target = conn.execute(text("""
+            SELECT id FROM admin_unit WHERE level = 'commune' AND id <> :s ORDER BY code LIMIT 1"""),
+            {"s": site.commune_id}).scalar_one()
+        conn.execute(text("""
+            INSERT INTO admin_unit (level, code, name, name_search, population, valid_from, valid_to, geom)
+            SELECT 'commune', '66001', 'Xã Cũ', 'xa cu', 800, '2000-01-01', '2025-07-01', geom
+            FROM admin_unit WHERE id = :t"""), {"t": target})
+    df = commune_coverage(site_engine, D1, radius_m=None, province_code="31")
+    got = df.set_index("id")
+    assert got.at[target, "population"] == pytest.approx(800.0)
+    assert got.at[target, "population_source"] == "interpolated_2009"
+    assert (got.at[site.commune_id, "population"], got.at[site.commune_id, "population_source"]) == (
+        3500, "villages")
+    others = got.drop(index=[target, site.commune_id])
+    assert others["population"].isna().all()
+    no_fill = commune_coverage(site_engine, D1, radius_m=None, province_code="31", population_fallback=False)
+    assert no_fill.set_index("id").at[target, "population"] is None or pd.isna(
+        no_fill.set_index("id").at[target, "population"])
