@@ -13,7 +13,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,7 +148,13 @@ def generate(engine: Engine, boundaries: Path | str | None = None, *, province_c
              "Tổ liên gia PCCC / fire groups",
              "Cơ quan, trường, doanh nghiệp / institutions", "Kết quả năm / yearly facts",
              "Điểm phát động / launch points", f"Sự vụ / incidents ({incidents:,})", "Tài khoản / accounts"]
-    with bar as prog, engine.begin() as conn:
+    with ExitStack() as stack:
+        conn = stack.enter_context(engine.begin())
+        # PostGIS functions' high cost estimates make JIT compile every query (~0.7 s each) here.
+        execute(conn, "SET LOCAL jit = off")
+        if if_empty and has_data(conn):
+            return DemoResult([], False, {}, Plan([], []), [], 0, until, skipped=True)
+        prog = stack.enter_context(bar)
         task = prog.add_task("antt demo", total=len(steps)) if prog else None
 
         timings: dict[str, float] = {}
@@ -162,10 +168,6 @@ def generate(engine: Engine, boundaries: Path | str | None = None, *, province_c
             if prog:
                 prog.update(task, completed=i, description=steps[i] if i < len(steps) else "xong / done")
 
-        # PostGIS functions' high cost estimates make JIT compile every query (~0.7 s each) here.
-        execute(conn, "SET LOCAL jit = off")
-        if if_empty and has_data(conn):
-            return DemoResult([], False, {}, Plan([], []), [], 0, until, skipped=True)
         step(0)
         remove_demo(conn)
         synthetic = False
