@@ -32,6 +32,7 @@ from sqlalchemy import Connection, text
 from antt.crs import METRIC_SRID
 from antt.settings import get_settings
 from api.deps import Principal, get_conn, get_principal
+from api.guards import reject_nul
 from api.problems import Problem, field_error
 from geo import coverage as cov
 from geo.filters import IncidentFilter
@@ -235,7 +236,7 @@ def _check_types(conn: Connection, rule: cov.CoverageRule) -> None:
             raise bad("model_types", f"không có trong danh mục: {unknown}", f"unknown types {unknown}")
 
 
-router = APIRouter(prefix="/analytics", tags=["analytics"])
+router = APIRouter(prefix="/analytics", tags=["analytics"], dependencies=[Depends(reject_nul)])
 
 
 @router.get("/coverage/communes", response_model=FeatureCollection, responses=responses(401, 403, 404, 422),
@@ -309,6 +310,27 @@ def min_cell(principal: Principal, field: str, value: float) -> None:
                       [field_error(field, f"tối thiểu {floor:g} m", f"at least {floor:g} m")])
 
 
+MAX_GRID_CELLS = 250_000
+
+
+def check_grid(conn: Connection, province: str | None, commune: str | None, cell_m: float,
+               cell_area: float, field: str = "cell") -> None:
+    """413 before building a grid of more than MAX_GRID_CELLS cells over the study area."""
+    area = conn.execute(text(
+        f"SELECT ST_Area(ST_Transform(ST_Envelope(geom), {METRIC_SRID})) FROM admin_unit "
+        "WHERE level = :lvl AND code = :code ORDER BY valid_from DESC LIMIT 1"),
+        {"lvl": "commune" if commune else "province", "code": commune or province}).scalar()
+    if area is None:
+        raise Problem(404, "Không tìm thấy vùng", "Study area not found",
+                      [field_error("commune" if commune else "province", "không tồn tại", "unknown")])
+    cells = area / cell_area
+    if cells > MAX_GRID_CELLS:
+        raise Problem(413, f"Khoảng {cells:,.0f} ô; hãy tăng '{field}' hoặc chọn vùng nhỏ hơn",
+                      f"About {cells:,.0f} cells; use a larger '{field}' or a smaller area",
+                      [field_error(field, "quá nhỏ cho vùng này", "too small for this area")],
+                      limit=MAX_GRID_CELLS)
+
+
 def _geo_value_error(exc: ValueError) -> Problem:
     return Problem(422, f"Không phân tích được: {exc}", f"Cannot analyse: {exc}",
                    [field_error("area", "không đủ dữ liệu", str(exc))])
@@ -336,6 +358,8 @@ def hotspots(unit: str = Query("hex", pattern="^(hex|village)$"),
     flt = period.filter(conn)
     province, commune = resolve_area(conn, principal, province, commune)
     require_area(province, commune)
+    if unit == "hex":
+        check_grid(conn, province, commune, cell, 1.5 * math.sqrt(3) * cell * cell)
     on = date or today_vn()  # the current map: incidents of any period fall in it
     try:
         if unit == "hex":
@@ -397,7 +421,7 @@ def parse_bbox(value: str) -> tuple[float, float, float, float]:
     return minx, miny, maxx, maxy
 
 
-MAX_KDE_CELLS = 1_000_000
+MAX_KDE_CELLS = 250_000
 
 
 def kde_for(conn: Connection, principal: Principal, hp: HeatmapParams, flt: IncidentFilter):
@@ -773,6 +797,7 @@ def emerging(cell: float = Query(500, ge=50, le=20_000, description="Cạnh lụ
         raise bad("start", "sau end", str(exc)) from exc
     province, commune = resolve_area(conn, principal, province, commune)
     require_area(province, commune)
+    check_grid(conn, province, commune, cell, 1.5 * math.sqrt(3) * cell * cell)
     try:
         df = emerging_hotspots(conn, flt, cell_m=cell, step=step, province_code=province,
                                commune_code=commune, alpha=alpha, on=date or today_vn())

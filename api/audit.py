@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, text
 
 from api.deps import Principal, get_conn, require_roles
+from api.guards import reject_nul, utc_instant
 from api.problems import Problem, field_error
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -63,7 +64,7 @@ class AuditPage(BaseModel):
     offset: int
 
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], dependencies=[Depends(reject_nul)])
 
 
 @router.get("/audit", response_model=AuditPage, responses=PROBLEM_RESPONSES,
@@ -75,10 +76,13 @@ def list_audit(
     since: dt.datetime | None = Query(None, description="ISO 8601 time; rows at or after it"),
     until: dt.datetime | None = Query(None, description="ISO 8601 time; rows before it"),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=10_000_000),
     principal: Principal = Depends(require_roles("admin")),
     conn: Connection = Depends(get_conn),
 ) -> AuditPage:
+    vn = dt.timezone(dt.timedelta(hours=7))
+    since = since and utc_instant(since, "query.since", vn)
+    until = until and utc_instant(until, "query.until", vn)
     if since and until and until <= since:
         raise Problem(422, "'until' phải sau 'since'", "'until' must be after 'since'",
                       [field_error("until", "phải sau since", "must be after since")])

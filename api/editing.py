@@ -23,6 +23,7 @@ from sqlalchemy import Connection, text
 from antt.crs import METRIC_SRID
 from api.audit import record
 from api.deps import Principal, get_conn, get_principal
+from api.guards import reject_nul, utc_instant
 from api.problems import Problem, field_error
 from api.scope import commune_in_scope
 
@@ -242,7 +243,8 @@ def _validation_problem(exc: ValidationError, prefix: str) -> Problem:
 
 
 def _as_local(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=VN_TZ) if value.tzinfo is None else value
+    """An aware instant (naive = Vietnamese local time), 422 outside 1900-2100 or odd offsets."""
+    return utc_instant(value, "properties.occurred_at", VN_TZ)
 
 
 def check_dates(spec: Editable, props: dict[str, Any]) -> None:
@@ -592,7 +594,7 @@ def _add_rating_route(router: APIRouter) -> None:
 
 
 def make_router() -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(dependencies=[Depends(reject_nul)])
     for spec in EDITABLES.values():
         _add_collection_routes(router, spec)
     _add_rating_route(router)

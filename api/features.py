@@ -216,12 +216,16 @@ def make_router() -> APIRouter:
     def conformance() -> dict[str, list[str]]:
         return {"conformsTo": CONFORMANCE}
 
-    @router.get("/layers", summary="Danh mục lớp bản đồ / layer catalogue for the caller")
+    @router.get("/layers", summary="Danh mục lớp bản đồ / layer catalogue for the caller",
+                responses={401: {"description": "Chưa đăng nhập / not authenticated",
+                                 "content": {"application/problem+json": {}}}})
     def layers(request: Request, principal: Principal = Depends(get_principal)) -> list[dict[str, Any]]:
         base = str(request.base_url).rstrip("/")
         return [layer.describe(base) for layer in visible_layers(principal)]
 
-    @router.get("/collections", summary="Các lớp dữ liệu / collections")
+    @router.get("/collections", summary="Các lớp dữ liệu / collections",
+                responses={401: {"description": "Chưa đăng nhập / not authenticated",
+                                 "content": {"application/problem+json": {}}}})
     def collections(request: Request, principal: Principal = Depends(get_principal),
                     conn: Connection = Depends(get_conn)) -> dict[str, Any]:
         base = str(request.base_url).rstrip("/")

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, text
 
 from api.analytics import clean, responses, today_vn
 from api.deps import Principal, get_conn, get_principal
+from api.guards import reject_nul
 from api.problems import Problem, field_error
 from api.scope import commune_in_scope
 from geo import coverage as cov
@@ -197,7 +198,7 @@ def _last_year(day: dt.date) -> dt.date:
         return day.replace(year=day.year - 1, day=28)
 
 
-router = APIRouter(tags=["units"])
+router = APIRouter(tags=["units"], dependencies=[Depends(reject_nul)])
 
 
 @router.get("/units/{level}/{code}/summary", response_model=UnitSummary,
