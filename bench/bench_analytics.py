@@ -215,7 +215,9 @@ def _measure(engine: Engine) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "not fully connected": islands, expected
         W = WSP(w).to_W(silence_warnings=True)
-    theirs, _, t_esda = timed(lambda: G_Local(y, W, transform="B", star=True, permutations=0), repeat=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        theirs, _, t_esda = timed(lambda: G_Local(y, W, transform="B", star=True, permutations=0), repeat=3)
     diff = float(np.abs(gi_star(y, w).z - theirs.Zs).max())
     print(f"   weights (cKDTree, {w.nnz:,} links) {t_w * 1000:.1f} ms; Gi* ours {t_ours * 1000:.1f} ms vs "
           f"esda G_Local {t_esda * 1000:.1f} ms on the same cells and weights: {t_esda / t_ours:.1f}x "
