@@ -3,7 +3,9 @@
 Public functions
 ----------------
 - ``village_coverage(bind, on, rule=CoverageRule(), province_code=None, commune_code=None)``
-- ``commune_coverage(bind, on, rule=CoverageRule(), radius_m=500, province_code=None, commune_code=None)``
+- ``commune_coverage(bind, on, rule=CoverageRule(), radius_m=500 | None, province_code=None,
+  commune_code=None, population_fallback=True)``
+- ``commune_coverage_rolled_up(bind, on, rule=CoverageRule(), radius_m=500, province_code=None)``
 - ``uncovered_villages(bind, on, rule, period=None, province_code=None, commune_code=None)``
 - ``uncovered_communes(bind, on, rule, radius_m=500, period=None, province_code=None)``
 
@@ -19,10 +21,10 @@ Definitions (documented in geo/README.md):
 - Population within R: the union of R-metre buffers around active models is built in
   EPSG:3405; each village's population is weighted by the share of its area inside that union
   (areal weighting: people assumed spread evenly over the village); circles are 32-gons (area
-  0.64 % under the true circle). A commune without village
-  population figures uses its own population and area share.
+  0.64 % under the true circle). A commune without village population figures uses its own
+  population and area share.
 
-All heavy lifting happens in one SQL statement per call; Python only shapes the frame.
+The heavy lifting happens in one SQL statement per call; Python only shapes the frame.
 """
 
 from __future__ import annotations
