@@ -169,8 +169,16 @@ def geometries(conn: Connection, ids: list[int], simplify_m: float) -> dict[int,
 
 
 def frame_to_features(conn: Connection, df: pd.DataFrame, simplify_m: float,
-                      principal: Principal) -> list[dict[str, Any]]:
+                      principal: Principal,
+                      bbox: tuple[float, float, float, float] | None = None) -> list[dict[str, Any]]:
     records = [{k: clean(v) for k, v in rec.items()} for rec in df.to_dict("records")]
+    if bbox is not None and records:
+        inside = set(conn.execute(text(
+            "SELECT id FROM admin_unit WHERE id = ANY(:ids) AND ST_Intersects(geom, "
+            "ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326))"),
+            {"ids": [int(r["id"]) for r in records], "x0": bbox[0], "y0": bbox[1], "x1": bbox[2],
+             "y1": bbox[3]}).scalars())
+        records = [r for r in records if int(r["id"]) in inside]
     records = suppress_small(records, principal)
     geoms = geometries(conn, [int(r["id"]) for r in records], simplify_m)
     return [{"type": "Feature", "id": r["code"], "geometry": geoms.get(int(r["id"])),
@@ -204,7 +212,10 @@ class CoverageParams:
         province: str | None = Query(None, max_length=10, pattern=r"^\d+$"),
         commune: str | None = Query(None, max_length=10, pattern=r"^\d+$"),
         simplify: float = Query(20.0, ge=0, le=5000, description="Đơn giản hóa (m) / simplify (m)"),
+        bbox: str | None = Query(None, max_length=200,
+                                 description="minx,miny,maxx,maxy: units meeting it"),
     ) -> None:
+        self.bbox = parse_bbox(bbox) if bbox else None
         self.on = date or today_vn()
         self.rule = coverage_rule(min_rating, model_types, min_count, commune_min_share)
         self.province, self.commune, self.simplify = province, commune, simplify
@@ -249,7 +260,7 @@ def coverage_communes(p: CoverageParams = Depends(),
     province, commune = resolve_area(conn, principal, p.province, p.commune)
     df = cov.commune_coverage(conn, p.on, p.rule, radius_m=radius, province_code=province,
                               commune_code=commune)
-    features = frame_to_features(conn, df, p.simplify, principal)
+    features = frame_to_features(conn, df, p.simplify, principal, p.bbox)
     return FeatureCollection(features=features, numberReturned=len(features),
                              parameters={**p.echo, "radius": radius})
 
@@ -261,7 +272,7 @@ def coverage_villages(p: CoverageParams = Depends(), principal: Principal = Depe
     _check_types(conn, p.rule)
     province, commune = resolve_area(conn, principal, p.province, p.commune)
     df = cov.village_coverage(conn, p.on, p.rule, province_code=province, commune_code=commune)
-    features = frame_to_features(conn, df, p.simplify, principal)
+    features = frame_to_features(conn, df, p.simplify, principal, p.bbox)
     return FeatureCollection(features=features, numberReturned=len(features), parameters=p.echo)
 
 
@@ -290,7 +301,7 @@ def coverage_uncovered(level: str = Query("village", pattern="^(village|commune)
                                     province_code=within)
         if commune is not None:
             df = df[df["code"] == commune]
-    features = frame_to_features(conn, df, p.simplify, principal)
+    features = frame_to_features(conn, df, p.simplify, principal, p.bbox)
     return FeatureCollection(features=features, numberReturned=len(features),
                              parameters={**p.echo, "level": level, "start": str(flt.start),
                                          "end": str(flt.end), "category": flt.category})
@@ -748,10 +759,8 @@ def same_period(level: str = Query("commune", pattern="^(province|commune|villag
     from geo.timeseries import same_period_last_year
 
     flt = _year_to_date(period.filter(conn))
+    # Without a province or commune a nationwide account gets the whole country.
     province, commune = resolve_area(conn, principal, province, code)
-    if province is None and commune is None:
-        if level == "province" or principal.scope_level == "all":
-            raise bad("province", "cần chọn tỉnh hoặc xã", "give a province or a commune")
     df = same_period_last_year(conn, flt, "village" if level == "village" else "commune",
                                province_code=province, commune_code=commune, on=today_vn())
     cur, last = float(df["count"].sum()), float(df["count_last_year"].sum())

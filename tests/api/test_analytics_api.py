@@ -60,6 +60,13 @@ def test_coverage_communes_geojson_and_scope(haiphong_client, make_user):
                                params={"date": "2025-08-01", "min_rating": "any", "commune": c2},
                                headers=viewer).json()
     assert [f["id"] for f in anyr["features"]] == [c2] and anyr["features"][0]["properties"]["covered"]
+    with get_engine().connect() as conn:
+        box = conn.execute(text("SELECT ST_XMin(p), ST_YMin(p), ST_XMax(p), ST_YMax(p) FROM (SELECT "
+                                "ST_Expand(ST_PointOnSurface(geom), 0.0001) p FROM admin_unit "
+                                "WHERE level = 'commune' AND code = :c) s"), {"c": c1}).one()
+    boxed = haiphong_client.get("/analytics/coverage/communes", headers=viewer,
+                                params={"bbox": ",".join(f"{v:.6f}" for v in box)}).json()
+    assert c1 in [f["id"] for f in boxed["features"]] and boxed["numberReturned"] < 5
     scoped = make_user("committee", "commune", c1)
     r = haiphong_client.get("/analytics/coverage/communes", headers=scoped)
     assert [f["id"] for f in r.json()["features"]] == [c1]
@@ -241,8 +248,9 @@ def test_trends_and_same_period(haiphong_client, make_user):
     mine = {row["code"]: row for row in rows}
     assert mine[c1]["this_period"] == 4 and mine[c1]["last_year"] is None and mine[c1]["change"] is None
     assert mine[c2]["this_period"] == 3 and mine[c2]["last_year"] == 0
-    r = haiphong_client.get("/analytics/same-period", params={"level": "province"}, headers=police)
-    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "province"
+    r = haiphong_client.get("/analytics/same-period", params={"level": "province", "start": "2025-08-01",
+                                                              "end": "2025-08-31"}, headers=police)
+    assert r.status_code == 200 and r.json()["this_period"] == 7  # nationwide: the whole database
 
 
 def test_emerging_hotspots_shape(haiphong_client, make_user):
