@@ -16,16 +16,16 @@
   half of a 100,000-incident import. Runs after 0003c (depends_on) so it keeps 0003c's fix.
 
 Revision ID: 0003a
-Revises: 0002
+Revises: 0003c
 Create Date: 2026-11-22
 """
 
 from alembic import op
 
 revision = "0003a"
-down_revision = "0002"
+down_revision = "0003c"
 branch_labels = None
-depends_on = ("0003c",)
+depends_on = None
 
 FAST_REFRESH = """
 CREATE OR REPLACE FUNCTION admin_unit_parts_refresh() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -1,14 +1,14 @@
 """The demo's plan (planted hotspots, villages left uncovered), so analyses can be checked by name.
 
 Revision ID: 0003b
-Revises: 0002
+Revises: 0003a
 Create Date: 2026-11-22
 """
 
 from alembic import op
 
 revision = "0003b"
-down_revision = "0002"
+down_revision = "0003a"
 branch_labels = None
 depends_on = None
 
