@@ -42,7 +42,7 @@ def role_headers(request, pg_admin_url, layer_data_template) -> Iterator[dict[st
     url = root.create_database(pg_admin_url, name, template=layer_data_template)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DATABASE_URL", url)
-        mp.setenv("ANTT_SECRET_KEY", "antt-schemathesis-key")
+        mp.setenv("ANTT_SECRET_KEY", "antt-schemathesis-signing-key-at-least-32-bytes")
         get_settings.cache_clear()
         get_engine.cache_clear()
         headers = {}

@@ -128,8 +128,11 @@ def test_every_route_for_every_role(setting):
             r = client.request(method, url, headers=headers[role], **kwargs)
             if r.status_code != expected[role]:
                 wrong.append(f"{method} {url} as {role}: {r.status_code} != {expected[role]}")
-            if r.status_code >= 400:
+            if r.status_code >= 400:  # RFC 9457 shape, bilingual
                 assert r.headers["content-type"].startswith("application/problem+json"), (method, url)
+                body = r.json()
+                assert body["status"] == r.status_code and body["type"] and body["title"], (method, url)
+                assert body["detail_vi"] and body["detail_en"] and " / " in body["detail"], (method, url)
     assert wrong == []
 
 
