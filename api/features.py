@@ -291,6 +291,12 @@ def make_router() -> APIRouter:
                                      if x["rel"] in ("next", "prev"))}
         if not headers["Link"]:
             del headers["Link"]
+        if layer.id == "incidents":  # exact points: every read is audited (api/audit.py)
+            from api.audit import record
+
+            with conn.begin():
+                record(conn, principal, "read_points", "incidents",
+                       detail={"params": params, "count": returned})
         if fmt == "csv":
             return _csv_response(rows, columns, headers, layer.id)
         # Revalidation for map clients that re-fetch a layer on every pan: same features and
@@ -333,6 +339,11 @@ def make_router() -> APIRouter:
             raise Problem(404, f"Không có đối tượng '{feature_id}' trong '{layer.id}'",
                           f"No feature '{feature_id}' in '{layer.id}'")
         feature = json.loads(row[0])
+        if layer.id == "incidents":  # exact point: audited in the request's transaction
+            from api.audit import record
+
+            record(conn, principal, "read_points", "incidents", feature_id)
+            conn.commit()
         base = str(request.base_url).rstrip("/")
         feature["links"] = [
             {"href": f"{base}/collections/{layer.id}/items/{feature_id}", "rel": "self", "type": GEOJSON},

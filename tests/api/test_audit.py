@@ -70,3 +70,15 @@ def test_user_cli_add_list_key(haiphong_url, monkeypatch):
     r = runner.invoke(user_app, ["key", "nobody"])
     assert r.exit_code == 2
     get_settings.cache_clear()
+
+
+def test_reads_of_incident_points_on_the_feature_endpoints_are_audited(layer_client, make_user):
+    police = make_user("police", username="cong_an_doc")
+    assert layer_client.get("/collections/incidents/items?limit=5", headers=police).status_code == 200
+    assert layer_client.get("/collections/incidents/items/1", headers=police).status_code == 200
+    assert layer_client.get("/collections/incident_hexagons/items", headers=police).status_code == 200
+    with get_engine().connect() as conn:
+        rows = conn.execute(text("SELECT username, entity_id, detail FROM audit_log "
+                                 "WHERE action = 'read_points' ORDER BY id")).all()
+    assert [(r.username, r.entity_id) for r in rows] == [("cong_an_doc", None), ("cong_an_doc", "1")]
+    assert rows[0].detail["count"] == 5 and rows[0].detail["params"]["limit"] == "5"
