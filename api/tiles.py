@@ -58,6 +58,12 @@ def make_router() -> APIRouter:
                           "zoom in or filter") from exc
         headers = {"Cache-Control": CACHE_CONTROL, "X-Tile-Features": str(built.features),
                    "X-Tile-Generalisation": built.generalisation, "Vary": "Authorization, Cookie"}
+        if layer.id == "incidents" and built.features:  # exact points: audited (api/audit.py)
+            from api.audit import record
+
+            record(conn, principal, "read_points", "incidents",
+                   detail={"tile": f"{z}/{x}/{y}", "count": built.features})
+            conn.commit()
         if not built.data:
             return Response(status_code=204, headers=headers)
         etag = _etag(built.data)

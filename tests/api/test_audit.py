@@ -82,3 +82,13 @@ def test_reads_of_incident_points_on_the_feature_endpoints_are_audited(layer_cli
                                  "WHERE action = 'read_points' ORDER BY id")).all()
     assert [(r.username, r.entity_id) for r in rows] == [("cong_an_doc", None), ("cong_an_doc", "1")]
     assert rows[0].detail["count"] == 5 and rows[0].detail["params"]["limit"] == "5"
+
+
+def test_incident_tiles_with_points_are_audited(layer_client, make_user):
+    police = make_user("police", username="cong_an_o")
+    tiles = "/collections/incidents/tiles/WebMercatorQuad"
+    assert layer_client.get(f"{tiles}/3/6/3", headers=police).status_code == 200
+    assert layer_client.get(f"{tiles}/3/0/0", headers=police).status_code == 204
+    with get_engine().connect() as conn:
+        rows = conn.execute(text("SELECT detail FROM audit_log WHERE action = 'read_points'")).scalars().all()
+    assert [r["tile"] for r in rows] == ["3/6/3"] and rows[0]["count"] == 13
