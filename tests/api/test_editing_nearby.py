@@ -50,3 +50,24 @@ def test_nearby_uncovered_villages(haiphong_client, make_user):
     assert haiphong_client.get(url, params={"radius": -1}, headers=planner).status_code == 422
     assert haiphong_client.get("/collections/launch_points/items/999/nearby-uncovered",
                                headers=planner).status_code == 404
+
+
+def test_launch_point_by_village_only(haiphong_client, make_user):
+    _, code = seed()
+    planner = make_user("planner", "commune", code)
+    r = haiphong_client.post("/collections/launch_points/items", headers=planner, json={
+        "type": "Feature", "geometry": None,
+        "properties": {"name": "Phát động thôn 3", "theme": "ANTQ", "launch_date": "2025-08-19",
+                       "status": "launched", "village_code": f"{code}03"}})
+    assert r.status_code == 201, r.text
+    props = r.json()["properties"]
+    assert r.json()["geometry"] is None and props["village_code"] == f"{code}03"
+    assert props["commune_code"] == code
+    fid = r.json()["id"]
+    near = haiphong_client.get(f"/collections/launch_points/items/{fid}/nearby-uncovered",
+                               params={"radius": 100, "date": "2025-09-01"}, headers=planner).json()
+    assert [f["id"] for f in near["features"]] == [f"{code}03"]  # measured from the village itself
+    r = haiphong_client.post("/collections/launch_points/items", headers=planner, json={
+        "type": "Feature", "properties": {"name": "x", "theme": "y", "launch_date": "2025-08-19",
+                                          "status": "launched", "village_code": "nope"}})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "properties.village_code"
