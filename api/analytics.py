@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import math
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -602,18 +603,25 @@ def heatmap_json(request: Request, hp: HeatmapParams = Depends(), period: Period
 
 # --- DBSCAN clusters -----------------------------------------------------------------------------
 
-def coarsen_hull(geometry: dict[str, Any], grid_m: float) -> dict[str, Any]:
-    """A hull whose vertices (which are incident points) are snapped to a grid_m grid in
-    EPSG:3405, so a non-police map shows the cluster's extent, not where its members are."""
-    import shapely
+@lru_cache
+def _metric_transformers():
+    """(4326 → 3405, 3405 → 4326), built once: pyproj transformers are slow to create."""
     from pyproj import Transformer
 
     from antt.crs import pinned
 
-    fwd = Transformer.from_crs("EPSG:4326", pinned(METRIC_SRID), always_xy=True)
-    back = Transformer.from_crs(pinned(METRIC_SRID), "EPSG:4326", always_xy=True)
+    return (Transformer.from_crs("EPSG:4326", pinned(METRIC_SRID), always_xy=True),
+            Transformer.from_crs(pinned(METRIC_SRID), "EPSG:4326", always_xy=True))
 
-    def via(tr: Transformer):
+
+def coarsen_hull(geometry: dict[str, Any], grid_m: float) -> dict[str, Any]:
+    """A hull whose vertices (which are incident points) are snapped to a grid_m grid in
+    EPSG:3405, so a non-police map shows the cluster's extent, not where its members are."""
+    import shapely
+
+    fwd, back = _metric_transformers()
+
+    def via(tr):
         return lambda c: np.column_stack(tr.transform(c[:, 0], c[:, 1]))
 
     metric = shapely.transform(shapely.geometry.shape(geometry), via(fwd))
