@@ -143,6 +143,9 @@ def test_planner_adds_and_edits_a_launch_point(live_server, demo_url, browser, a
     assert abs(row["x"] - 106.62) < 0.05 and abs(row["y"] - 20.86) < 0.05
     assert row["commune_id"] is not None  # assigned by the spatial join
     page.wait_for_selector("#nearby-box:not([hidden]) h4, #nearby-box:not([hidden]) .error")
+    # Uncovered villages within 2 km of the new point, from the radius endpoint (not an error).
+    assert page.locator("#nearby-box .error").count() == 0
+    assert "2 km" in page.locator("#nearby-box h4").inner_text()
 
     # Edit it: the popup's button loads the ETag and PATCHes with If-Match.
     mine = ("anttMap.drawn.launch_points && anttMap.drawn.launch_points.getLayers()"

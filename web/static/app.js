@@ -806,7 +806,7 @@
         });
         toast(t("saved"));
         reloadLayer("launch_points");
-        showNearbyUncovered(body && body.properties && body.properties.commune_code);
+        showNearbyUncovered(body && body.id);
         return body;
       });
     };
@@ -832,25 +832,26 @@
       }
       toast(t("saved"));
       reloadLayer("launch_points");
-      showNearbyUncovered(p.commune_code);
+      showNearbyUncovered(fid);
     });
   }
 
-  // The uncovered villages of the commune the point fell in (assigned by the server's spatial
-  // join), ranked by need on the server.
-  async function showNearbyUncovered(communeCode) {
+  // Uncovered villages within NEARBY_RADIUS_M metres of the saved launch point, nearest first
+  // (the server measures in EPSG:3405 and ranks with the coverage rule).
+  const NEARBY_RADIUS_M = 2000;
+  async function showNearbyUncovered(fid) {
     const box = $("#nearby-box");
     box.hidden = false;
-    if (!communeCode) { box.innerHTML = `<p class="hint">${t("none")}</p>`; return; }
+    if (!fid) { box.innerHTML = `<p class="hint">${t("none")}</p>`; return; }
     box.innerHTML = `<p class="hint">${t("loading")}</p>`;
     try {
-      const q = new URLSearchParams({ level: "village", commune: communeCode });
-      const { body } = await api(`/analytics/coverage/uncovered?${q}`);
+      const q = new URLSearchParams({ radius: String(NEARBY_RADIUS_M) });
+      const { body } = await api(`/collections/launch_points/items/${encodeURIComponent(fid)}/nearby-uncovered?${q}`);
       const rows = rowsOf(body);
       uncoveredVillages = new Set([...uncoveredVillages, ...rows.map((r) => r.code)]);
       state.on.add("uncovered"); restyleUnits(); renderLayerList();
-      box.innerHTML = `<h4>${t("nearby_uncovered")} (${rows.length})</h4>` + (rows.length
-        ? `<ol>${rows.slice(0, 12).map((r) => `<li>${escapeHtml(r.name)} <small>${escapeHtml(r.commune_name || "")}</small></li>`).join("")}</ol>`
+      box.innerHTML = `<h4>${t("nearby_uncovered")} · ${NEARBY_RADIUS_M / 1000} km (${rows.length})</h4>` + (rows.length
+        ? `<ol>${rows.slice(0, 12).map((r) => `<li>${escapeHtml(r.name)} <small>${escapeHtml(r.commune_name || "")} · ${Math.round(r.distance_m)} m</small></li>`).join("")}</ol>`
         : `<p class="hint">${t("none")}</p>`);
     } catch (err) {
       box.innerHTML = `<p class="error">${escapeHtml(err.message)}</p>`;
