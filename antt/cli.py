@@ -109,8 +109,8 @@ def serve(
                 workers=workers, proxy_headers=False)
 
 
-def _register_optional() -> None:
-    """Sub-commands owned by other packages (import, demo, export, user, bench)."""
+def _register_subcommands() -> None:
+    """Sub-commands owned by the packages they drive (import, demo, user, export, bench)."""
     import importlib
 
     for module, name in (
@@ -120,19 +120,14 @@ def _register_optional() -> None:
         ("web.export_cli", "export"),
         ("bench.cli", "bench"),
     ):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue  # that package is not built yet
-            raise
+        mod = importlib.import_module(module)
         if isinstance(mod.app, typer.Typer) and getattr(mod, "SINGLE_COMMAND", False):
             app.command(name)(mod.main)
         else:
             app.add_typer(mod.app, name=name)
 
 
-_register_optional()
+_register_subcommands()
 
 if __name__ == "__main__":
     app()

@@ -45,12 +45,7 @@ def create_app() -> FastAPI:
         return {"status": "ok", **versions}
 
     for name in ROUTERS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # not built yet
-            raise
+        module = importlib.import_module(name)
         router = module.make_router() if hasattr(module, "make_router") else module.router
         app.include_router(router)
     return app
