@@ -65,21 +65,8 @@ def communes_2025(path: Path | str, province_code: str | None = None) -> gpd.Geo
     """The sapnhap 2025 commune file as a unit frame (level 'commune', parent province)."""
     where = f"ma_tinh = '{province_code}'" if province_code else None
     src = read_vector(path, where=where)
-    return gpd.GeoDataFrame(
-        {
-            "level": "commune",
-            "code": src["ma_xa"].astype(str),
-            "name": src["ten"],
-            "full_name": src["ten_day_du"],
-            "parent_level": "province",
-            "parent_code": src["ma_tinh"].astype(str),
-            "province_code": src["ma_tinh"].astype(str),
-            "valid_from": ERA_2025,
-            "source": "sapnhap.bando.com.vn via thanglequoc/vietnamese-provinces-database",
-        },
-        geometry=src.geometry.values,
-        crs=src.crs,
-    )
+    return _sapnhap_frame(src.drop(columns=src.geometry.name).to_dict("records"),
+                          list(src.geometry.values), src.crs)
 
 
 def provinces_2025(path: Path | str, province_code: str | None = None) -> gpd.GeoDataFrame:
@@ -100,7 +87,8 @@ def provinces_2025(path: Path | str, province_code: str | None = None) -> gpd.Ge
     )
 
 
-def _sapnhap_frame(props: list[dict], geoms: list) -> gpd.GeoDataFrame:
+def _sapnhap_frame(props: list[dict], geoms: list, crs=4326) -> gpd.GeoDataFrame:
+    """Sapnhap commune properties + geometries -> a unit frame (level 'commune')."""
     src = pd.DataFrame(props)
     return gpd.GeoDataFrame(
         {
@@ -115,7 +103,7 @@ def _sapnhap_frame(props: list[dict], geoms: list) -> gpd.GeoDataFrame:
             "source": "sapnhap.bando.com.vn via thanglequoc/vietnamese-provinces-database",
         },
         geometry=geoms,
-        crs=4326,
+        crs=crs,
     )
 
 
