@@ -22,7 +22,8 @@ Definitions (documented in geo/README.md):
   EPSG:3405; each village's population is weighted by the share of its area inside that union
   (areal weighting: people assumed spread evenly over the village); circles are 32-gons (area
   0.64 % under the true circle). A commune without village population figures uses its own
-  population and area share.
+  population and area share. The overlays come from geo.reach, which keeps each answer under a
+  hash of its inputs, so only communes whose models or outlines changed are overlaid again.
 
 The heavy lifting happens in one SQL statement per call; Python only shapes the frame.
 """
@@ -35,15 +36,12 @@ from datetime import date, timedelta
 import pandas as pd
 from sqlalchemy import text
 
-from antt.crs import METRIC_SRID
 from geo._db import Bind, connect, frame
 from geo.filters import IncidentFilter
+from geo.reach import ACTIVE_SQL, unit_reach
 
 RATING_RANK = {"tot": 4, "kha": 3, "trung_binh": 2, "yeu": 1}
 RATINGS = tuple(RATING_RANK)
-# 1 degree is at least 100 km anywhere in Vietnam (cos 23.5° x 111.3 km = 102 km), so expanding a
-# bounding box by R/100000 degrees never misses a point within R metres (index prefilter only).
-METRES_PER_DEGREE_FLOOR = 100_000.0
 
 
 @dataclass(frozen=True)
@@ -96,9 +94,6 @@ RATING_PASS = """LEFT JOIN (
         SELECT DISTINCT ON (mr.model_id) mr.model_id, mr.rating FROM model_rating mr
         WHERE mr.rated_on <= :on ORDER BY mr.model_id, mr.rated_on DESC, mr.id DESC
     ) r ON r.model_id = m.id"""
-# A model is active on :on (alias m).
-ACTIVE_SQL = ("m.founded_on <= :on AND NOT (m.status IN ('suspended', 'dissolved') "
-              "AND COALESCE(m.status_since, m.founded_on) <= :on)")
 
 
 def scope_communes(province_code: str | None, commune_code: str | None) -> str:
@@ -239,66 +234,13 @@ def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
         raise ValueError("radius_m must be > 0")
     with_r = radius_m is not None
     scope = scope_communes(province_code, commune_code)
-    geo_ctes = f"""
-    -- union of R-buffers of the active models near each commune, in metres: one buffer of the
-    -- multipoint (GEOS unions as it buffers, far faster than ST_Union of circles). Models whose
-    -- circle misses the commune are harmless (only overlaps with its villages count), so a
-    -- bounding-box probe of the GiST index is all the selection needs.
-    buf AS MATERIALIZED (
-        SELECT c.id, ST_Buffer(ST_Collect(ST_Transform(m.geom, {METRIC_SRID})), :r, 8) AS b
-        FROM c
-        JOIN security_model m ON m.geom && ST_Expand(c.box, :r_deg) AND {ACTIVE_SQL}
-        GROUP BY c.id
-    ),
-    -- the union cut into small pieces (they partition it, so areas add up): each overlay with
-    -- a village then only involves the few pieces whose boxes touch it.
-    bparts AS MATERIALIZED (
-        SELECT id AS commune_id, ST_Subdivide(b, 96) AS part FROM buf
-    ),
-    vm AS MATERIALIZED (  -- transform each village once, not once per piece it meets
-        SELECT v.id, v.parent_id AS commune_id, v.population, ST_Transform(v.geom, {METRIC_SRID}) AS gm
-        FROM admin_unit v JOIN buf ON buf.id = v.parent_id
-        WHERE v.level = 'village' AND {_valid('v')}
-    ),
-    vpiece AS (
-        SELECT vm.id, vm.commune_id, vm.population, ST_Area(vm.gm) AS area,
-               COALESCE(sum(CASE WHEN ST_Covers(p.part, vm.gm) THEN ST_Area(vm.gm)
-                                 WHEN NOT ST_Intersects(p.part, vm.gm) THEN 0.0
-                                 ELSE ST_Area(ST_Intersection(vm.gm, p.part)) END), 0.0) AS area_in
-        FROM vm LEFT JOIN bparts p ON p.commune_id = vm.commune_id AND p.part && vm.gm
-        GROUP BY vm.id, vm.commune_id, vm.population, vm.gm
-    ),
-    va AS (
-        SELECT commune_id, sum(population * area_in / NULLIF(area, 0)) AS population_within_r
-        FROM vpiece GROUP BY commune_id
-    ),
-    cm AS MATERIALIZED (
-        SELECT c.id, ST_Transform(c.geom, {METRIC_SRID}) AS gm FROM c WHERE c.id IN (SELECT id FROM buf)
-    ),
-    ca AS (  -- the commune's area within R, piece by piece (most pieces lie wholly inside)
-        SELECT cm.id, sum(CASE WHEN ST_Covers(cm.gm, p.part) THEN ST_Area(p.part)
-                               WHEN NOT ST_Intersects(cm.gm, p.part) THEN 0.0
-                               ELSE ST_Area(ST_Intersection(cm.gm, p.part)) END)
-                      / NULLIF(ST_Area(cm.gm), 0) AS area_share
-        FROM cm JOIN bparts p ON p.commune_id = cm.id
-        GROUP BY cm.id, cm.gm
-    ),""" if with_r else ""
-    geo_cols = """
-           COALESCE(ca.area_share, 0.0) AS area_within_r_share,
-           COALESCE(va.population_within_r, 0.0) AS village_population_within_r,""" if with_r else """
-           NULL::float8 AS area_within_r_share, NULL::float8 AS village_population_within_r,"""
-    # only the radius part needs the (full-resolution, TOASTed) outlines
-    c_geo = ", c.geom, ST_Envelope(c.geom) AS box" if with_r else ""
-    geo_joins = """
-    LEFT JOIN ca ON ca.id = c.id
-    LEFT JOIN va ON va.commune_id = c.id""" if with_r else ""
     sql = f"""
     WITH {active_models_cte(scope)},
     c AS MATERIALIZED (
-        SELECT c.id, c.code, c.name, c.province_code, c.population, c.households{c_geo}
+        SELECT c.id, c.code, c.name, c.province_code, c.population, c.households
         FROM admin_unit c WHERE c.level = 'commune' AND {_valid('c')}
           {_scope('c', province_code, commune_code, 'c')}
-    ),{geo_ctes}
+    ),
     vs AS (
         SELECT v.parent_id AS commune_id, count(*) AS villages,
                count(*) FILTER (WHERE COALESCE(ms.models_qualifying, 0) >= :min_count) AS villages_covered,
@@ -320,7 +262,7 @@ def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
            COALESCE(ms.rated_tot, 0) AS rated_tot, COALESCE(ms.rated_kha, 0) AS rated_kha,
            COALESCE(ms.rated_trung_binh, 0) AS rated_trung_binh, COALESCE(ms.rated_yeu, 0) AS rated_yeu,
            COALESCE(ms.unrated, 0) AS unrated,
-           COALESCE(ts.models_by_type, '{{}}'::jsonb) AS models_by_type,{geo_cols}
+           COALESCE(ts.models_by_type, '{{}}'::jsonb) AS models_by_type,
            vs.village_population,
            COALESCE(fs.fire_households, 0) AS fire_households, COALESCE(fs.fire_groups, 0) AS fire_groups,
            COALESCE(ins.institutions, 0) AS institutions,
@@ -328,7 +270,7 @@ def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
            COALESCE(ins.institutions_festival, 0) AS institutions_festival,
            uy.festival_held, uy.movement_class
     FROM c
-    LEFT JOIN vs ON vs.commune_id = c.id{geo_joins}
+    LEFT JOIN vs ON vs.commune_id = c.id
     LEFT JOIN ({_model_stats('commune_id')}) ms ON ms.unit_id = c.id
     LEFT JOIN ({_type_stats('commune_id')}) ts ON ts.unit_id = c.id
     LEFT JOIN ({_fire_stats('commune_id', scope)}) fs ON fs.unit_id = c.id
@@ -336,9 +278,7 @@ def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
     LEFT JOIN unit_year uy ON uy.unit_id = c.id AND uy.year = :year
     ORDER BY c.code
     """
-    r = float(radius_m) if with_r else 0.0
-    params = _base_params(on, rule, province_code=province_code, commune_code=commune_code,
-                          r=r, r_deg=r / METRES_PER_DEGREE_FLOOR)
+    params = _base_params(on, rule, province_code=province_code, commune_code=commune_code)
     df = frame(bind, sql, params)
     _fill_population(bind, df, on, population_fallback)
     with_villages = df["villages"] > 0
@@ -348,6 +288,7 @@ def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
         for share, has_v, q in zip(df["covered_share"], with_villages, df["models_qualifying"], strict=True)
     ]
     if with_r:
+        _add_reach(bind, df, on, float(radius_m), province_code, commune_code)
         # Areal weighting of village populations; else the commune's own figure x area share.
         vpop = pd.to_numeric(df["village_population"], errors="coerce")
         use_villages = vpop.notna() & (vpop > 0)
@@ -363,8 +304,21 @@ def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
         df["area_within_r_share"] = None
     df["fire_household_share"] = _share(df["fire_households"], df["households"])
     df["institutions_safe_share"] = _share(df["institutions_safe"], df["institutions"])
-    df["radius_m"] = r if with_r else None
-    return df.drop(columns=["village_population_within_r"])
+    df["radius_m"] = float(radius_m) if with_r else None
+    return df.drop(columns=["village_population_within_r"], errors="ignore")
+
+
+def _add_reach(bind: Bind, df: pd.DataFrame, on: date, radius_m: float, province_code: str | None,
+               commune_code: str | None) -> None:
+    """Add ``area_within_r_share`` and ``village_population_within_r`` (sum over the commune's
+    villages of population x share of the village's area within R) from geo.reach."""
+    reach = unit_reach(bind, on, radius_m, province_code=province_code, commune_code=commune_code)
+    communes = reach[reach["level"] == "commune"].set_index("unit_id")["area_within_share"]
+    df["area_within_r_share"] = df["id"].map(communes).astype("float64").fillna(0.0)
+    villages = reach[reach["level"] == "village"]
+    weighted = villages["population"].astype("float64") * villages["area_within_share"]
+    per_commune = weighted.groupby(villages["commune_id"]).sum(min_count=1)
+    df["village_population_within_r"] = df["id"].map(per_commune).astype("float64").fillna(0.0)
 
 
 ERA_2025 = date(2025, 7, 1)

@@ -1,0 +1,184 @@
+"""How much of each commune and village lies within R metres of an active model, memoised.
+
+Public function
+---------------
+- ``unit_reach(bind, on, radius_m, province_code=None, commune_code=None)``
+
+The overlay is exact up to the 32-gon circles: the union of R-metre buffers of the active models
+near a commune is built in EPSG:3405, cut into small pieces (``ST_Subdivide``), and each
+full-resolution outline is intersected with the pieces its box touches. That costs ~10 ms per
+commune (~35 s for the whole country), yet its answer depends only on
+
+- the unit's outline (its row version, ``xmin``, changes whenever the row is rewritten),
+- R, and
+- the ids and positions of the active models whose point lies in the commune's box grown by R,
+
+so the answer is kept in ``reach_cache`` under the md5 of exactly those inputs. A later call
+hashes the inputs again (cheap: one index probe per commune) and overlays only the communes
+whose hash is new. Nothing is ever invalidated by hand: a moved, added, suspended or
+re-dated model, an edited outline or another R simply gives another key. A village's key is
+its commune's key plus its own id and row version, since the commune's union is what it is cut
+with (every model within R of the village lies in the commune's grown box).
+
+The lookup, the overlays of the misses and the keys are one statement, so they share one
+snapshot; new entries are then written in their own short transaction (``ON CONFLICT DO
+NOTHING``: two callers computing the same key agree). Entries beyond the newest
+``KEEP_PER_UNIT`` of a unit and radius are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import pandas as pd
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+from antt.crs import METRIC_SRID
+from geo._db import Bind, frame
+
+log = logging.getLogger(__name__)
+
+# 1 degree is at least 100 km anywhere in Vietnam (cos 23.5 deg x 111.3 km = 102 km), so growing
+# a box by R/100000 degrees never misses a point within R metres (index prefilter only).
+METRES_PER_DEGREE_FLOOR = 100_000.0
+KEEP_PER_UNIT = 8
+# A model is active on :on (alias m); geo.coverage uses the same rule.
+ACTIVE_SQL = ("m.founded_on <= :on AND NOT (m.status IN ('suspended', 'dissolved') "
+              "AND COALESCE(m.status_since, m.founded_on) <= :on)")
+
+
+def _valid(alias: str) -> str:
+    return f"{alias}.valid_from <= :on AND ({alias}.valid_to IS NULL OR :on < {alias}.valid_to)"
+
+
+def _scope(province_code: str | None, commune_code: str | None) -> str:
+    parts = []
+    if province_code is not None:
+        parts.append("c.province_code = :province_code")
+    if commune_code is not None:
+        parts.append("c.code = :commune_code")
+    return (" AND " + " AND ".join(parts)) if parts else ""
+
+
+def _sql(scope: str) -> str:
+    return f"""
+    WITH c AS MATERIALIZED (
+        SELECT c.id, c.xmin::text AS ver, c.population,
+               ST_Expand(ST_Envelope(c.geom), :r_deg) AS box
+        FROM admin_unit c WHERE c.level = 'commune' AND {_valid('c')}{scope}
+    ),
+    ck AS MATERIALIZED (  -- the commune's key: its version, R and the model positions (by id)
+        SELECT c.id, c.population, count(m.id) AS models,
+               md5(concat_ws('/', c.id, c.ver, :r,
+                             string_agg(m.id || ':' || m.geom::text, ',' ORDER BY m.id)))::uuid AS key
+        FROM c LEFT JOIN security_model m ON m.geom && c.box AND {ACTIVE_SQL}
+        GROUP BY c.id, c.ver, c.population
+    ),
+    u AS MATERIALIZED (
+        SELECT ck.id AS unit_id, 'commune' AS level, ck.id AS commune_id, ck.population, ck.models,
+               ck.key
+        FROM ck
+        UNION ALL
+        SELECT v.id, 'village', ck.id, v.population, ck.models,
+               md5(concat_ws('/', ck.key, v.id, v.xmin::text))::uuid
+        FROM ck JOIN admin_unit v ON v.parent_id = ck.id
+        WHERE v.level = 'village' AND {_valid('v')}
+    ),
+    looked AS MATERIALIZED (
+        SELECT u.*, rc.area_m2, rc.area_within_m2
+        FROM u LEFT JOIN reach_cache rc ON rc.unit_id = u.unit_id AND rc.key = u.key
+    ),
+    todo AS MATERIALIZED (  -- units with models near them and no entry under their key
+        SELECT looked.unit_id, looked.commune_id FROM looked
+        WHERE looked.models > 0 AND looked.area_m2 IS NULL
+    ),
+    -- one buffer of the commune's multipoint (GEOS unions as it buffers, far faster than
+    -- ST_Union of circles), only for communes with a miss
+    buf AS MATERIALIZED (
+        SELECT c.id, ST_Buffer(ST_Collect(ST_Transform(m.geom, {METRIC_SRID})), :r, 8) AS b
+        FROM c JOIN security_model m ON m.geom && c.box AND {ACTIVE_SQL}
+        WHERE c.id IN (SELECT commune_id FROM todo)
+        GROUP BY c.id
+    ),
+    -- the union cut into small pieces (they partition it, so areas add up): each overlay then
+    -- only involves the few pieces whose boxes touch the unit
+    parts AS MATERIALIZED (
+        SELECT id AS commune_id, ST_Subdivide(b, 96) AS part FROM buf
+    ),
+    tm AS MATERIALIZED (  -- transform each outline once, not once per piece it meets
+        SELECT todo.unit_id, todo.commune_id, ST_Transform(a.geom, {METRIC_SRID}) AS gm
+        FROM todo JOIN admin_unit a ON a.id = todo.unit_id
+    ),
+    computed AS (
+        SELECT tm.unit_id, ST_Area(tm.gm) AS area_m2,
+               COALESCE(sum(CASE WHEN ST_Covers(p.part, tm.gm) THEN ST_Area(tm.gm)
+                                 WHEN NOT ST_Intersects(p.part, tm.gm) THEN 0.0
+                                 ELSE ST_Area(ST_Intersection(tm.gm, p.part)) END), 0.0) AS area_within_m2
+        FROM tm LEFT JOIN parts p ON p.commune_id = tm.commune_id AND p.part && tm.gm
+        GROUP BY tm.unit_id, tm.gm
+    )
+    SELECT looked.unit_id, looked.level, looked.commune_id, looked.population, looked.models,
+           looked.key::text AS key,
+           COALESCE(looked.area_m2, computed.area_m2) AS area_m2,
+           CASE WHEN looked.models = 0 THEN 0.0
+                ELSE COALESCE(looked.area_within_m2, computed.area_within_m2) END AS area_within_m2,
+           computed.unit_id IS NOT NULL AS computed
+    FROM looked LEFT JOIN computed ON computed.unit_id = looked.unit_id
+    """
+
+
+def unit_reach(bind: Bind, on: date, radius_m: float, province_code: str | None = None,
+               commune_code: str | None = None) -> pd.DataFrame:
+    """One row per commune valid on ``on`` in scope and per village of those communes:
+    ``unit_id, level, commune_id, population, models`` (active models near the commune), ``area_m2``,
+    ``area_within_m2`` (area within ``radius_m`` of an active model), ``area_within_share`` and
+    ``computed`` (True when overlaid by this call, False when read from the memo).
+
+    ``area_m2`` is None for units without any model near them (nothing to overlay; their
+    within-R area is 0)."""
+    if radius_m is None or radius_m <= 0:
+        raise ValueError("radius_m must be > 0")
+    r = float(radius_m)
+    params = {"on": on, "r": r, "r_deg": r / METRES_PER_DEGREE_FLOOR,
+              "province_code": province_code, "commune_code": commune_code}
+    df = frame(bind, _sql(_scope(province_code, commune_code)), params)
+    area = df["area_m2"].astype("float64")
+    within = df["area_within_m2"].astype("float64")
+    df["area_within_share"] = (within / area.where(area > 0)).where(df["models"] > 0, 0.0).fillna(0.0)
+    fresh = df[df["computed"]]
+    if len(fresh):
+        _remember(bind, fresh, r)
+    return df
+
+
+def _remember(bind: Bind, fresh: pd.DataFrame, radius_m: float) -> None:
+    """Store new entries in their own committed transaction (the caller's may be read-only or
+    rolled back; the entries are valid whatever happens to it, being keyed by their inputs).
+    A failure to store only costs speed next time, so it is logged, not raised."""
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    ids = [int(u) for u in fresh["unit_id"]]
+    values = {"ids": ids, "keys": list(fresh["key"]), "radius_m": radius_m,
+              "areas": [float(a) for a in fresh["area_m2"]],
+              "within": [float(w) for w in fresh["area_within_m2"]], "keep": KEEP_PER_UNIT}
+    try:
+        with engine.begin() as conn:
+            # never wait on the caller's own locks (its transaction is still open)
+            conn.execute(text("SET LOCAL lock_timeout = '2s'"))
+            conn.execute(text("""
+                INSERT INTO reach_cache (unit_id, key, radius_m, area_m2, area_within_m2)
+                SELECT u, CAST(k AS uuid), :radius_m, a, w
+                FROM unnest(CAST(:ids AS int[]), CAST(:keys AS text[]), CAST(:areas AS float8[]),
+                            CAST(:within AS float8[])) AS t(u, k, a, w)
+                ON CONFLICT DO NOTHING"""), values)
+            conn.execute(text("""
+                DELETE FROM reach_cache rc USING (
+                    SELECT unit_id, key, row_number() OVER (
+                        PARTITION BY unit_id ORDER BY computed_at DESC, key) AS n
+                    FROM reach_cache
+                    WHERE unit_id = ANY(:ids) AND radius_m = :radius_m
+                ) old
+                WHERE rc.unit_id = old.unit_id AND rc.key = old.key AND old.n > :keep"""), values)
+    except DBAPIError as exc:  # e.g. a read-only replica, or the unit deleted meanwhile
+        log.warning("reach_cache: %d entries not stored: %s", len(ids), exc.orig)

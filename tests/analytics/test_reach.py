@@ -1,0 +1,123 @@
+"""geo.reach: area within R of an active model, against hand computation, and its memo.
+
+The fixture (tests/analytics/conftest.py) has four 1 km squares around a commune centre with
+models at the centres of V1 (two, same point), V2 (suspended from 2026-09-01) and V3 (founded
+2026-03-01). A 500 m 32-gon around a square's centre lies inside it, so a village with a model
+has exactly BUFFER_AREA of its area within 500 m, and its neighbours (touching at an edge) none.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import pytest
+from sqlalchemy import text
+
+import geo.reach
+from geo.reach import unit_reach
+
+D1 = date(2026, 6, 30)   # M1, M4 (V1), M2 (V2), M3 (V3) active
+D2 = date(2026, 10, 31)  # M2 suspended: V1 and V3 only
+BUFFER_AREA = 0.5 * 32 * 500.0**2 * math.sin(2 * math.pi / 32)
+
+
+def _villages(df, site) -> dict[str, dict]:
+    names = {vid: vk for vk, vid in site.villages.items()}
+    rows = df[df["level"] == "village"].to_dict("records")
+    return {names[r["unit_id"]]: r for r in rows if r["unit_id"] in names}
+
+
+def _cache_rows(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM reach_cache")).scalar_one()
+
+
+def test_within_areas_match_hand_computation(site_engine, site):
+    df = unit_reach(site_engine, D1, 500, commune_code=site.commune_code)
+    v = _villages(df, site)
+    for vk in ("V1", "V2", "V3"):
+        assert v[vk]["area_within_m2"] == pytest.approx(BUFFER_AREA, rel=1e-4)
+        assert v[vk]["area_within_share"] == pytest.approx(BUFFER_AREA / 1e6, rel=1e-4)
+    assert v["V4"]["area_within_m2"] == pytest.approx(0.0, abs=1e-6)
+    commune = df[df["level"] == "commune"].iloc[0]
+    assert commune["unit_id"] == site.commune_id
+    assert commune["area_within_m2"] == pytest.approx(3 * BUFFER_AREA, rel=1e-4)
+
+    d2 = _villages(unit_reach(site_engine, D2, 500, commune_code=site.commune_code), site)
+    assert d2["V2"]["area_within_m2"] == pytest.approx(0.0, abs=1e-6)  # its model is suspended
+    assert d2["V1"]["area_within_m2"] == pytest.approx(BUFFER_AREA, rel=1e-4)
+
+
+def test_second_call_reads_the_memo_and_agrees(site_engine, site):
+    first = unit_reach(site_engine, D1, 500, province_code="31")
+    assert first["computed"].sum() == 5  # the site's commune and its 4 villages; no other models
+    assert _cache_rows(site_engine) == 5
+    second = unit_reach(site_engine, D1, 500, province_code="31")
+    assert not second["computed"].any()
+    cols = ["unit_id", "key", "area_m2", "area_within_m2", "area_within_share"]
+    assert second[cols].equals(first[cols])
+    # another radius is another key: overlaid afresh, 250 m circles are a quarter of the area
+    small = _villages(unit_reach(site_engine, D1, 250, commune_code=site.commune_code), site)
+    assert small["V1"]["computed"]
+    assert small["V1"]["area_within_m2"] == pytest.approx(BUFFER_AREA / 4, rel=1e-4)
+
+
+def test_a_new_model_recomputes_only_its_commune(site_engine, site):
+    unit_reach(site_engine, D1, 500, province_code="31")
+    with site_engine.begin() as conn:
+        conn.execute(text("""
+            INSERT INTO security_model (external_id, type_code, name, founded_on, status, geom)
+            SELECT 'M5', 'to_tu_quan', 'M5', '2026-01-01', 'active',
+                   ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), 3405), 4326)"""),
+            {"x": site.cx + 500, "y": site.cy - 500})  # V4's centre
+    after = unit_reach(site_engine, D1, 500, province_code="31")
+    assert set(after.loc[after["computed"], "unit_id"]) == {site.commune_id, *site.villages.values()}
+    v = _villages(after, site)
+    assert v["V4"]["area_within_m2"] == pytest.approx(BUFFER_AREA, rel=1e-4)
+    assert v["V1"]["area_within_m2"] == pytest.approx(BUFFER_AREA, rel=1e-4)
+
+
+def test_a_moved_model_and_an_edited_outline_change_the_key(site_engine, site):
+    before = _villages(unit_reach(site_engine, D1, 500, commune_code=site.commune_code), site)
+    with site_engine.begin() as conn:  # move M3 from V3's centre onto V3's west edge
+        conn.execute(text("""
+            UPDATE security_model SET geom = ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), 3405), 4326)
+            WHERE external_id = 'M3'"""), {"x": site.cx - 1000, "y": site.cy - 500})
+    moved = _villages(unit_reach(site_engine, D1, 500, commune_code=site.commune_code), site)
+    assert moved["V3"]["key"] != before["V3"]["key"] and moved["V3"]["computed"]
+    assert moved["V3"]["area_within_m2"] == pytest.approx(BUFFER_AREA / 2, rel=1e-4)
+
+    with site_engine.begin() as conn:  # V2 shrinks to its western half
+        conn.execute(text("""
+            UPDATE admin_unit SET geom = ST_Multi(ST_Transform(
+                ST_MakeEnvelope(:x0, :y0, :x1, :y1, 3405), 4326)) WHERE id = :id"""),
+            {"x0": site.cx, "y0": site.cy, "x1": site.cx + 500, "y1": site.cy + 1000,
+             "id": site.villages["V2"]})
+    edited = _villages(unit_reach(site_engine, D1, 500, commune_code=site.commune_code), site)
+    assert edited["V2"]["computed"] and not edited["V1"]["computed"]
+    assert edited["V2"]["area_within_m2"] == pytest.approx(BUFFER_AREA / 2, rel=1e-4)
+    assert edited["V2"]["area_within_share"] == pytest.approx(BUFFER_AREA / 2 / 500_000, rel=1e-4)
+
+
+def test_memo_outlives_the_callers_rolled_back_transaction(site_engine, site):
+    with site_engine.connect() as conn:
+        df = unit_reach(conn, D1, 500, commune_code=site.commune_code)
+        assert df["computed"].any()
+        conn.rollback()
+    assert _cache_rows(site_engine) == int(df["computed"].sum())
+
+
+def test_old_entries_are_pruned(site_engine, site, monkeypatch):
+    monkeypatch.setattr(geo.reach, "KEEP_PER_UNIT", 1)
+    unit_reach(site_engine, D1, 500, commune_code=site.commune_code)
+    unit_reach(site_engine, D2, 500, commune_code=site.commune_code)  # M2 inactive: new keys
+    with site_engine.connect() as conn:
+        per_unit = conn.execute(text(
+            "SELECT max(n) FROM (SELECT count(*) AS n FROM reach_cache GROUP BY unit_id) t")).scalar_one()
+    assert per_unit == 1
+
+
+def test_radius_must_be_positive(site_engine):
+    with pytest.raises(ValueError):
+        unit_reach(site_engine, D1, 0)
