@@ -111,9 +111,10 @@ def _sql(scope: str) -> str:
         SELECT todo.unit_id, todo.commune_id, ST_Transform(a.geom, {METRIC_SRID}) AS gm
         FROM todo JOIN admin_unit a ON a.id = todo.unit_id
     ),
-    computed AS (
+    computed AS (  -- most pieces lie wholly inside the unit or wholly outside it
         SELECT tm.unit_id, ST_Area(tm.gm) AS area_m2,
-               COALESCE(sum(CASE WHEN ST_Covers(p.part, tm.gm) THEN ST_Area(tm.gm)
+               COALESCE(sum(CASE WHEN ST_Covers(tm.gm, p.part) THEN ST_Area(p.part)
+                                 WHEN ST_Covers(p.part, tm.gm) THEN ST_Area(tm.gm)
                                  WHEN NOT ST_Intersects(p.part, tm.gm) THEN 0.0
                                  ELSE ST_Area(ST_Intersection(tm.gm, p.part)) END), 0.0) AS area_within_m2
         FROM tm LEFT JOIN parts p ON p.commune_id = tm.commune_id AND p.part && tm.gm
