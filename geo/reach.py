@@ -29,6 +29,7 @@ NOTHING``: two callers computing the same key agree). Entries beyond the newest
 from __future__ import annotations
 
 import logging
+import math
 from datetime import date
 
 import pandas as pd
@@ -139,8 +140,8 @@ def unit_reach(bind: Bind, on: date, radius_m: float, province_code: str | None 
 
     ``area_m2`` is None for units without any model near them (nothing to overlay; their
     within-R area is 0)."""
-    if radius_m is None or radius_m <= 0:
-        raise ValueError("radius_m must be > 0")
+    if radius_m is None or not math.isfinite(radius_m) or radius_m <= 0:
+        raise ValueError("radius_m must be a finite number > 0")
     r = float(radius_m)
     params = {"on": on, "r": r, "r_deg": r / METRES_PER_DEGREE_FLOOR,
               "province_code": province_code, "commune_code": commune_code}

@@ -119,5 +119,6 @@ def test_old_entries_are_pruned(site_engine, site, monkeypatch):
 
 
 def test_radius_must_be_positive(site_engine):
-    with pytest.raises(ValueError):
-        unit_reach(site_engine, D1, 0)
+    for bad in (0, -5, float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            unit_reach(site_engine, D1, bad)
