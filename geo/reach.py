@@ -96,10 +96,12 @@ def _sql(scope: str) -> str:
         WHERE looked.models > 0 AND looked.area_m2 IS NULL
     ),
     -- one buffer of the commune's multipoint (GEOS unions as it buffers, far faster than
-    -- ST_Union of circles), only for communes with a miss
+    -- ST_Union of circles), only for communes with a miss, of the keyed models that can reach
+    -- the outline at all (R/100000 degrees >= R metres: a superset, decided by keyed inputs)
     buf AS MATERIALIZED (
         SELECT c.id, ST_Buffer(ST_Collect(ST_Transform(m.geom, {METRIC_SRID})), :r, 8) AS b
-        FROM c JOIN security_model m ON m.geom && c.box AND {ACTIVE_SQL}
+        FROM c JOIN admin_unit cg ON cg.id = c.id
+        JOIN security_model m ON m.geom && c.box AND {ACTIVE_SQL} AND ST_DWithin(m.geom, cg.geom, :r_deg)
         WHERE c.id IN (SELECT commune_id FROM todo)
         GROUP BY c.id
     ),
