@@ -20,8 +20,10 @@ re-dated model, an edited outline or another R simply gives another key. A villa
 its commune's key plus its own id and row version, since the commune's union is what it is cut
 with (every model within R of the village lies in the commune's grown box).
 
-The lookup, the overlays of the misses and the keys are one statement, so they share one
-snapshot; new entries are then written in their own short transaction (``ON CONFLICT DO
+A first statement hashes and looks up; a second, for the communes with a miss only, hashes
+again and overlays in the same statement, so every overlay matches its key (one snapshot).
+Many misses (after an import) are split over a few connections run in parallel. New entries
+are then written in their own short transaction (``ON CONFLICT DO
 NOTHING``: two callers computing the same key agree). Entries beyond the newest
 ``KEEP_PER_UNIT`` of a unit and radius are dropped.
 """
@@ -30,6 +32,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pandas as pd
@@ -45,6 +49,9 @@ log = logging.getLogger(__name__)
 # a box by R/100000 degrees never misses a point within R metres (index prefilter only).
 METRES_PER_DEGREE_FLOOR = 100_000.0
 KEEP_PER_UNIT = 8
+# Overlaying many communes (after an import) is split over this many connections.
+WORKERS = max(1, min(4, os.cpu_count() or 1))
+PARALLEL_MIN_COMMUNES = 64
 # A model is active on :on (alias m); geo.coverage uses the same rule.
 ACTIVE_SQL = ("m.founded_on <= :on AND NOT (m.status IN ('suspended', 'dissolved') "
               "AND COALESCE(m.status_since, m.founded_on) <= :on)")
@@ -63,7 +70,8 @@ def _scope(province_code: str | None, commune_code: str | None) -> str:
     return (" AND " + " AND ".join(parts)) if parts else ""
 
 
-def _sql(scope: str) -> str:
+def _sql(scope: str, compute: bool = True) -> str:
+    """The lookup (and, with ``compute``, the overlays of the misses) for communes in scope."""
     return f"""
     WITH c AS MATERIALIZED (
         SELECT c.id, c.xmin::text AS ver, c.population,
@@ -93,7 +101,7 @@ def _sql(scope: str) -> str:
     ),
     todo AS MATERIALIZED (  -- units with models near them and no entry under their key
         SELECT looked.unit_id, looked.commune_id FROM looked
-        WHERE looked.models > 0 AND looked.area_m2 IS NULL
+        WHERE looked.models > 0 AND looked.area_m2 IS NULL AND {'true' if compute else 'false'}
     ),
     -- one buffer of the commune's multipoint (GEOS unions as it buffers, far faster than
     -- ST_Union of circles), only for communes with a miss, of the keyed models that can reach
@@ -130,31 +138,57 @@ def _sql(scope: str) -> str:
                 ELSE COALESCE(looked.area_within_m2, computed.area_within_m2) END AS area_within_m2,
            computed.unit_id IS NOT NULL AS computed
     FROM looked LEFT JOIN computed ON computed.unit_id = looked.unit_id
+    ORDER BY looked.commune_id, looked.level, looked.unit_id
     """
 
 
 def unit_reach(bind: Bind, on: date, radius_m: float, province_code: str | None = None,
-               commune_code: str | None = None) -> pd.DataFrame:
+               commune_code: str | None = None, workers: int = WORKERS) -> pd.DataFrame:
     """One row per commune valid on ``on`` in scope and per village of those communes:
     ``unit_id, level, commune_id, population, models`` (active models near the commune), ``area_m2``,
     ``area_within_m2`` (area within ``radius_m`` of an active model), ``area_within_share`` and
     ``computed`` (True when overlaid by this call, False when read from the memo).
 
-    ``area_m2`` is None for units without any model near them (nothing to overlay; their
-    within-R area is 0)."""
+    ``area_m2`` is NaN for units without any model near them (nothing to overlay; their
+    within-R area is 0). When at least ``PARALLEL_MIN_COMMUNES`` communes miss the memo (after
+    an import, say) their overlays are split over ``workers`` connections, provided the caller's
+    transaction has written nothing the other connections could not see."""
     if radius_m is None or not math.isfinite(radius_m) or radius_m <= 0:
         raise ValueError("radius_m must be a finite number > 0")
     r = float(radius_m)
+    scope = _scope(province_code, commune_code)
     params = {"on": on, "r": r, "r_deg": r / METRES_PER_DEGREE_FLOOR,
               "province_code": province_code, "commune_code": commune_code}
-    df = frame(bind, _sql(_scope(province_code, commune_code)), params)
-    area = df["area_m2"].astype("float64")
-    within = df["area_within_m2"].astype("float64")
+    df = frame(bind, _sql(scope, compute=False), params)
+    missing = sorted(set(df.loc[(df["models"] > 0) & df["area_m2"].isna(), "commune_id"].astype(int)))
+    if missing:
+        # overlay the communes with a miss (their statement re-reads their keys: one snapshot each)
+        only = scope + " AND c.id = ANY(:ids)"
+        if len(missing) >= PARALLEL_MIN_COMMUNES and workers > 1 and _sees_what_others_see(bind):
+            engine = bind.engine if isinstance(bind, Connection) else bind
+            chunks = [missing[i::workers] for i in range(min(workers, len(missing)))]
+            with ThreadPoolExecutor(workers) as pool:
+                parts = list(pool.map(lambda ids: frame(engine, _sql(only), {**params, "ids": ids}), chunks))
+        else:
+            parts = [frame(bind, _sql(only), {**params, "ids": missing})]
+        redone = pd.concat(parts, ignore_index=True)
+        df = pd.concat([df[~df["commune_id"].isin(missing)], redone], ignore_index=True)
+        df = df.astype({"unit_id": "int64", "commune_id": "int64", "models": "int64", "computed": "bool"})
+        df = df.sort_values(["commune_id", "level", "unit_id"], ignore_index=True)
+    df["area_m2"] = area = df["area_m2"].astype("float64")
+    df["area_within_m2"] = within = df["area_within_m2"].astype("float64")
     df["area_within_share"] = (within / area.where(area > 0)).where(df["models"] > 0, 0.0).fillna(0.0)
     fresh = df[df["computed"]]
     if len(fresh):
         _remember(bind, fresh, r)
     return df
+
+
+def _sees_what_others_see(bind: Bind) -> bool:
+    """True unless ``bind`` is a connection whose open transaction has written something."""
+    if not isinstance(bind, Connection):
+        return True
+    return bind.execute(text("SELECT txid_current_if_assigned() IS NULL")).scalar_one()
 
 
 def _remember(bind: Bind, fresh: pd.DataFrame, radius_m: float) -> None:

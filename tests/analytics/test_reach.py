@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from datetime import date
 
+import pandas as pd
 import pytest
 from sqlalchemy import text
 
@@ -56,7 +57,7 @@ def test_second_call_reads_the_memo_and_agrees(site_engine, site):
     second = unit_reach(site_engine, D1, 500, province_code="31")
     assert not second["computed"].any()
     cols = ["unit_id", "key", "area_m2", "area_within_m2", "area_within_share"]
-    assert second[cols].equals(first[cols])
+    pd.testing.assert_frame_equal(second[cols], first[cols])
     # another radius is another key: overlaid afresh, 250 m circles are a quarter of the area
     small = _villages(unit_reach(site_engine, D1, 250, commune_code=site.commune_code), site)
     assert small["V1"]["computed"]
@@ -116,6 +117,42 @@ def test_old_entries_are_pruned(site_engine, site, monkeypatch):
         per_unit = conn.execute(text(
             "SELECT max(n) FROM (SELECT count(*) AS n FROM reach_cache GROUP BY unit_id) t")).scalar_one()
     assert per_unit == 1
+
+
+def test_parallel_overlays_agree_with_one_connection(site_engine, site, monkeypatch):
+    pools = []
+
+    class Spy(geo.reach.ThreadPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            pools.append(args)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(geo.reach, "ThreadPoolExecutor", Spy)
+    monkeypatch.setattr(geo.reach, "PARALLEL_MIN_COMMUNES", 1)
+    cols = ["unit_id", "key", "area_m2", "area_within_m2", "area_within_share"]
+    parallel = unit_reach(site_engine, D1, 500, province_code="31", workers=2)
+    assert pools == [(2,)] and parallel["computed"].sum() == 5
+    with site_engine.begin() as conn:
+        conn.execute(text("TRUNCATE reach_cache"))
+    serial = unit_reach(site_engine, D1, 500, province_code="31", workers=1)
+    assert len(pools) == 1 and serial["computed"].sum() == 5
+    pd.testing.assert_frame_equal(parallel[cols], serial[cols])
+
+
+def test_a_callers_own_unsaved_model_is_seen(site_engine, site, monkeypatch):
+    """Other connections cannot see it, so the overlays stay on the caller's connection."""
+    monkeypatch.setattr(geo.reach, "PARALLEL_MIN_COMMUNES", 1)
+    with site_engine.connect() as conn:
+        conn.execute(text("""
+            INSERT INTO security_model (external_id, type_code, name, founded_on, status, geom)
+            SELECT 'M6', 'to_tu_quan', 'M6', '2026-01-01', 'active',
+                   ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), 3405), 4326)"""),
+            {"x": site.cx + 500, "y": site.cy - 500})
+        v = _villages(unit_reach(conn, D1, 500, commune_code=site.commune_code, workers=2), site)
+        assert v["V4"]["area_within_m2"] == pytest.approx(BUFFER_AREA, rel=1e-4)
+        conn.rollback()
+    v = _villages(unit_reach(site_engine, D1, 500, commune_code=site.commune_code), site)
+    assert v["V4"]["area_within_m2"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_radius_must_be_positive(site_engine):
