@@ -6,11 +6,12 @@ Why here and not in api/: the shell (`antt user add`, `antt demo`) creates accou
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, event, text
 
 ROLES = ("admin", "police", "planner", "committee", "viewer")
 # Roles that may see exact incident points. Everyone else gets aggregates only.
@@ -18,6 +19,8 @@ POINT_ROLES = frozenset({"admin", "police"})
 SCOPE_LEVELS = ("all", "province", "commune")
 
 _hasher = PasswordHasher()
+# Called whenever this process changes an account or a key (api.deps clears its principal cache).
+_change_listeners: list[Callable[[], None]] = []
 
 
 class AccountError(ValueError):
@@ -36,6 +39,23 @@ class Account:
     @property
     def sees_points(self) -> bool:
         return self.role in POINT_ROLES
+
+
+def on_accounts_changed(listener: Callable[[], None]) -> None:
+    """Register `listener` to be called when this process changes an account or an API key."""
+    _change_listeners.append(listener)
+
+
+def accounts_changed(conn: Connection) -> None:
+    """Notify the listeners now and again when `conn` commits: a request that reads the old
+    row between the two (before the commit) cannot leave a stale entry behind."""
+
+    def notify(*_args) -> None:
+        for listener in _change_listeners:
+            listener()
+
+    notify()
+    event.listen(conn, "commit", notify, once=True)
 
 
 def hash_password(password: str) -> str:
@@ -85,6 +105,7 @@ def create_user(conn: Connection, username: str, password: str, role: str,
         "RETURNING id, username, role, scope_level, scope_code, full_name"), params).first()
     if row is None:
         raise AccountError(f"Tài khoản đã tồn tại / user {username!r} already exists")
+    accounts_changed(conn)
     return _row_to_account(row)
 
 
@@ -113,6 +134,7 @@ def create_api_key(conn: Connection, username: str, label: str | None = None) ->
     conn.execute(text(
         "INSERT INTO api_key (user_id, prefix, key_hash, label) VALUES (:u, :p, :h, :l)"),
         {"u": account.id, "p": prefix, "h": hash_password(secret), "l": label})
+    accounts_changed(conn)
     return f"antt_{prefix}_{secret}"
 
 

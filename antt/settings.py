@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         description="Optional raster/vector tile URL template for users who have a tile server.",
     )
     login_rate_limit: int = Field(default=10, description="Failed logins per minute per user/IP.")
+    auth_cache_seconds: float = Field(
+        default=5.0, ge=0,
+        description="How long a checked bearer token or API key is trusted without reloading its "
+                    "account (api.deps.PrincipalCache); 0 reloads on every request.",
+    )
 
     # --- limits ---------------------------------------------------------------------------
     items_default_limit: int = 10

@@ -31,17 +31,19 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
 
 
+_INSERT = text(  # built once: every incident tile with points writes a row
+    "INSERT INTO audit_log (username, role, action, entity, entity_id, before, after, detail) "
+    "VALUES (:u, :r, :a, :e, :i, CAST(:b AS jsonb), CAST(:af AS jsonb), CAST(:d AS jsonb))")
+
+
 def record(conn: Connection, principal: Principal | None, action: str, entity: str,
            entity_id: str | int | None = None, before: Any = None, after: Any = None,
            detail: Any = None) -> None:
     """Append one audit row on the caller's connection (commit is the caller's)."""
-    conn.execute(text(
-        "INSERT INTO audit_log (username, role, action, entity, entity_id, before, after, detail) "
-        "VALUES (:u, :r, :a, :e, :i, CAST(:b AS jsonb), CAST(:af AS jsonb), CAST(:d AS jsonb))"),
-        {"u": principal.username if principal else None,
-         "r": principal.role if principal else None, "a": action, "e": entity,
-         "i": None if entity_id is None else str(entity_id),
-         "b": _json(before), "af": _json(after), "d": _json(detail)})
+    conn.execute(_INSERT, {"u": principal.username if principal else None,
+                           "r": principal.role if principal else None, "a": action, "e": entity,
+                           "i": None if entity_id is None else str(entity_id),
+                           "b": _json(before), "af": _json(after), "d": _json(detail)})
 
 
 class AuditEntry(BaseModel):

@@ -2,11 +2,17 @@
 
 Every endpoint that returns data takes a Principal, so role and scope checks happen on the
 server, never in the page.
+
+A checked credential is trusted for `ANTT_AUTH_CACHE_SECONDS` (default 5 s) before its account
+is loaded again (`PrincipalCache`): see there for what that does and does not change.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,7 +21,13 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Connection
 
-from antt.accounts import POINT_ROLES, Account, account_for_api_key, get_account
+from antt.accounts import (
+    POINT_ROLES,
+    Account,
+    account_for_api_key,
+    get_account,
+    on_accounts_changed,
+)
 from antt.db import get_engine
 from antt.settings import get_settings
 from api.problems import Problem
@@ -63,18 +75,97 @@ def _unauthorized() -> Problem:
                    headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_principal(request: Request, token: str | None = Depends(oauth2),
-                  conn: Connection = Depends(get_conn)) -> Principal:
+class PrincipalCache:
+    """Credential -> Principal for a few seconds, so a request need not load its account.
+
+    Why: every authenticated request loaded its account (a database round trip; an API key
+    also an argon2 verification, tens of milliseconds), which was most of the fixed cost of a
+    small vector tile.
+
+    What stays the same: the key is a hash of the whole credential (bearer token or API key),
+    never the username; a token's signature and expiry are checked before it is cached and its
+    entry never outlives the token's `exp`; failures are never cached. Accounts and keys
+    changed through this process (`antt.accounts.create_user`, `create_api_key`) clear the
+    cache at once and again at commit, and a lookup begun before a clear is not stored
+    (`generation`), so such a change is never hidden.
+
+    What changes: an account disabled, re-roled or re-scoped, or a key revoked, by another
+    process (the `antt user` CLI, psql) is seen up to `ttl` seconds late, then refused or
+    reloaded as before. `ttl` 0 turns the cache off. The cache belongs to one engine (one
+    database): a new engine empties it. It is per process (each uvicorn worker has its own).
+    """
+
+    def __init__(self, maxsize: int = 4096, clock=time.monotonic) -> None:
+        self.maxsize, self.clock = maxsize, clock
+        self._entries: dict[bytes, tuple[float, Principal]] = {}
+        self._owner: object | None = None
+        self._lock = threading.Lock()
+        self.generation = 0  # bumped by clear(): a lookup begun before it is not stored
+
+    @staticmethod
+    def key(kind: str, credential: str) -> bytes:
+        return hashlib.blake2b(f"{kind}:{credential}".encode(), digest_size=20).digest()
+
+    def get(self, owner: object, key: bytes) -> Principal | None:
+        if owner is not self._owner:
+            return None
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= self.clock():
+            self._entries.pop(key, None)
+            return None
+        return entry[1]
+
+    def put(self, owner: object, key: bytes, principal: Principal, ttl: float,
+            generation: int) -> None:
+        if ttl <= 0:
+            return
+        with self._lock:
+            if generation != self.generation:
+                return
+            if owner is not self._owner:
+                self._entries, self._owner = {}, owner
+            now = self.clock()
+            if len(self._entries) >= self.maxsize:
+                self._entries = {k: e for k, e in self._entries.items() if e[0] > now}
+                if len(self._entries) >= self.maxsize:
+                    self._entries = {}
+            self._entries[key] = (now + ttl, principal)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries = {}
+            self.generation += 1
+
+
+principal_cache = PrincipalCache()
+on_accounts_changed(principal_cache.clear)
+
+
+def authenticate(request: Request, token: str | None, conn: Connection) -> Principal:
+    """The caller of `request` (bearer token, `antt_token` cookie or X-API-Key), else 401."""
+    ttl = get_settings().auth_cache_seconds
+    owner, generation = conn.engine, principal_cache.generation
     api_key = request.headers.get("X-API-Key")
     if api_key:
-        account = account_for_api_key(conn, api_key)
-        if account is None:
-            raise _unauthorized()
-        return Principal.of(account)
+        key = PrincipalCache.key("key", api_key)
+        principal = principal_cache.get(owner, key)
+        if principal is None:
+            account = account_for_api_key(conn, api_key)
+            if account is None:
+                raise _unauthorized()
+            principal = Principal.of(account)
+            principal_cache.put(owner, key, principal, ttl, generation)
+        return principal
     if not token:
         token = request.cookies.get("antt_token")
     if not token:
         raise _unauthorized()
+    key = PrincipalCache.key("jwt", token)
+    principal = principal_cache.get(owner, key)
+    if principal is not None:
+        return principal
     try:
         claims = jwt.decode(token, get_settings().signing_key(), algorithms=[ALGORITHM])
     except jwt.PyJWTError as exc:
@@ -82,7 +173,17 @@ def get_principal(request: Request, token: str | None = Depends(oauth2),
     account = get_account(conn, claims.get("sub", ""))
     if account is None:  # deleted or deactivated since the token was issued
         raise _unauthorized()
-    return Principal.of(account)
+    principal = Principal.of(account)
+    exp = claims.get("exp")
+    if isinstance(exp, int | float):  # never trusted past the token's own expiry
+        ttl = min(ttl, exp - time.time())
+    principal_cache.put(owner, key, principal, ttl, generation)
+    return principal
+
+
+def get_principal(request: Request, token: str | None = Depends(oauth2),
+                  conn: Connection = Depends(get_conn)) -> Principal:
+    return authenticate(request, token, conn)
 
 
 def require_roles(*roles: str):
