@@ -5,9 +5,21 @@ Data: the real Hải Phòng 2025 communes plus the demo (`data.demo.build_haipho
 cluster, or the database named by ANTT_BENCH_DATABASE_URL. Both servers run under uvicorn
 (one worker each) on loopback; only loopback is ever contacted.
 
-Printed: p50/p95 tile latency of the endpoint (HTTP, auth and role rules included) and of the
-direct SQL, their ratio (goal <= 1.2), and tiles/s of ours and tipg's on the same incident
-table with 8 concurrent clients, as a ratio.
+"Direct SQL" is the endpoint's own statements (`layers.tiles.tile_statements`, the size
+ladder included: a tile over 500 KB runs its next step too, as the endpoint does) on a
+psycopg2 connection from the same engine settings, in autocommit as the endpoint's is, timed
+from the first execute to the last fetch; nothing else (no HTTP, auth, role rules or audit).
+
+Printed:
+- the HTTP floor (GET /conformance: no auth, no database) and the load average;
+- single tiles: p50/p95 of the endpoint (HTTP, auth, role rules, audit of incident points)
+  and of the direct SQL for 60 tiles of one zoom, their p50 ratio (issue goal <= 1.2);
+- the workload: every tile at z8..z14 that covers a Hải Phòng commune, for the communes and
+  the incidents layers, each tile over HTTP and directly (alternating, 2 rounds, after one
+  warm-up pass): p50/p95 of both and their ratios, and the p50 ratio by zoom;
+- tiles/s of ours and tipg's on the same incident table with 8 concurrent clients, as a ratio.
+The bench account is an admin, so incident tiles carry exact points and each one with points
+writes its audit row, as for any police or admin user.
 """
 
 from __future__ import annotations
@@ -54,7 +66,7 @@ def bench_database(incidents: int | None = None) -> Iterator[str]:
         started = time.perf_counter()
         upgrade(url)
         build_haiphong_demo(url, incidents=incidents)
-        with _engine(url).connect() as conn:
+        with _engine(url).begin() as conn:  # committed: an ANALYZE rolled back leaves no statistics
             conn.execute(text("ANALYZE"))
         print(f"setup: Hải Phòng + demo ({incidents:,} incidents) in {time.perf_counter() - started:.1f} s")
         yield url
@@ -153,44 +165,77 @@ def tiles_over(url: str, z: int, limit: int) -> list[tuple[int, int, int]]:
     return out[:limit]
 
 
-def direct_sql_latencies(url: str, layer_id: str, tiles, rounds: int) -> list[float]:
+def _bench_query(layer_id: str):
+    """The LayerQuery of the bench account (admin, whole country) for a layer."""
     from api.deps import Principal
     from layers.catalogue import CATALOGUE
     from layers.sql import LayerQuery
-    from layers.tiles import BUFFER, EXTENT, tile_sql, tile_width_m
 
-    q = LayerQuery(CATALOGUE[layer_id], Principal("bench", "admin"))
-    step = None if q.layer.geometry_type == "Point" else 1.0
-    sql, params = tile_sql(q, step)
+    return LayerQuery(CATALOGUE[layer_id], Principal("bench-admin", "admin"))
+
+
+@contextmanager
+def direct_cursor(url: str):
+    """A psycopg2 cursor on a connection made by the same engine factory as the server's,
+    in autocommit like the endpoint's; yields (cursor, dialect)."""
+    engine = _engine(url)
+    raw = engine.raw_connection()
+    dbapi = raw.driver_connection
+    dbapi.autocommit = True
+    cursor = dbapi.cursor()
+    try:
+        yield cursor, engine.dialect
+    finally:
+        cursor.close()
+        dbapi.autocommit = False
+        raw.close()
+        engine.dispose()
+
+
+def direct_tile_seconds(cursor, dialect, q, z: int, x: int, y: int) -> float:
+    """The endpoint's statements for one tile, run directly; seconds from first execute to
+    last fetch (the statements are built before the clock starts)."""
+    from layers.tiles import MAX_TILE_BYTES, driver_sql, tile_statements
+
+    statements = [(driver_sql(st.sql, dialect), st.params) for st in tile_statements(q, z, x, y)]
+    t = time.perf_counter()
+    for sql, params in statements:
+        cursor.execute(sql, params)
+        data, _n = cursor.fetchone()
+        if len(data or b"") <= MAX_TILE_BYTES:
+            break
+    return time.perf_counter() - t
+
+
+def direct_sql_latencies(url: str, layer_id: str, tiles, rounds: int) -> list[float]:
+    q = _bench_query(layer_id)
     out = []
-    with _engine(url).connect() as conn:
+    with direct_cursor(url) as (cursor, dialect):
         for _ in range(rounds):
             for z, x, y in tiles:
-                unit = tile_width_m(z) / EXTENT
-                p = params | {"z": z, "x": x, "y": y, "layer_name": layer_id, "margin": unit * BUFFER,
-                              "tol": (step or 0) * unit}
-                t = time.perf_counter()
-                with conn.begin():
-                    conn.execute(text(sql), p).one()  # the endpoint's statement, JIT-off prefix included
-                out.append(time.perf_counter() - t)
+                out.append(direct_tile_seconds(cursor, dialect, q, z, x, y))
     return out
 
 
 def builder_latencies(url: str, layer_id: str, tiles, rounds: int) -> list[float]:
-    """In-process layers.tiles.build_tile (query building, role rules, size ladder, no HTTP)."""
-    from api.deps import Principal
-    from layers.catalogue import CATALOGUE
-    from layers.sql import LayerQuery
+    """In-process layers.tiles.build_tile (query building, role rules, size ladder, no HTTP),
+    on a connection in autocommit as the endpoint's."""
     from layers.tiles import build_tile
 
     out = []
-    with _engine(url).connect() as conn:
-        for _ in range(rounds):
-            for z, x, y in tiles:
-                t = time.perf_counter()
-                with conn.begin():
-                    build_tile(conn, LayerQuery(CATALOGUE[layer_id], Principal("bench", "admin")), z, x, y)
-                out.append(time.perf_counter() - t)
+    engine = _engine(url)
+    with engine.connect() as conn:
+        dbapi = conn.connection.driver_connection
+        dbapi.autocommit = True
+        try:
+            for _ in range(rounds):
+                for z, x, y in tiles:
+                    t = time.perf_counter()
+                    build_tile(conn, _bench_query(layer_id), z, x, y)
+                    out.append(time.perf_counter() - t)
+        finally:
+            dbapi.autocommit = False
+    engine.dispose()
     return out
 
 
@@ -237,16 +282,20 @@ def tile_path(layer_id: str):
     return lambda z, x, y: f"/collections/{layer_id}/tiles/WebMercatorQuad/{z}/{x}/{y}"
 
 
-def latency_vs_sql(url: str, base: str, auth: dict[str, str]) -> None:
-    print("== tile latency: endpoint (HTTP + auth + roles) vs the same ST_AsMVT SQL run directly "
-          "(goal: p50 <= 1.2x)")
+def http_floor(base: str) -> float:
     with httpx.Client(base_url=base, timeout=60) as client:
         floor = []
         for _ in range(60):
             t = time.perf_counter()
             client.get("/conformance")
             floor.append(time.perf_counter() - t)
-    print(f"HTTP floor: GET /conformance (no auth, no database) p50 {ms(statistics.median(floor))}")
+    return statistics.median(floor)
+
+
+def latency_vs_sql(url: str, base: str, auth: dict[str, str]) -> None:
+    print("== single tiles: endpoint (HTTP + auth + roles + audit) vs the same ST_AsMVT SQL run "
+          "directly (goal: p50 <= 1.2x)")
+    print(f"HTTP floor: GET /conformance (no auth, no database) p50 {ms(http_floor(base))}")
     for layer_id, z in (("communes", 10), ("communes", 12), ("incidents", 12), ("incident_hexagons", 12)):
         tiles = tiles_over(url, z, 60)
         path = tile_path(layer_id)
@@ -255,16 +304,81 @@ def latency_vs_sql(url: str, base: str, auth: dict[str, str]) -> None:
         line = (f"{layer_id:18s} z{z} x{len(tiles)} tiles: endpoint p50 {ms(statistics.median(api))} "
                 f"p95 {ms(pct(api, .95))}; errors {errors}; largest {biggest / 1024:.0f} KB")
         if layer_id == "incident_hexagons":
-            print(line + " (aggregate built per request; no direct twin)")
+            print(line + " (aggregate built per request; direct SQL not timed)")
             continue
         direct = direct_sql_latencies(url, layer_id, tiles, 3)
         builder = builder_latencies(url, layer_id, tiles, 3)
         ratio = statistics.median(api) / statistics.median(direct)
         overhead = statistics.median(api) - statistics.median(direct)
         print(line + f" | direct SQL p50 {ms(statistics.median(direct))} p95 {ms(pct(direct, .95))}"
-              f" | ratio p50 {ratio:.2f}x ({'OK' if ratio <= 1.2 else 'over 1.2x'}), fixed HTTP+auth cost "
+              f" | ratio p50 {ratio:.2f}x ({'OK' if ratio <= 1.2 else 'over 1.2x'}), fixed cost "
               f"{ms(overhead)} per tile | in-process builder p50 {ms(statistics.median(builder))} = "
               f"{statistics.median(builder) / statistics.median(direct):.2f}x the direct SQL")
+
+
+def commune_tiles(url: str, zooms: range) -> list[tuple[int, int, int]]:
+    """Every tile of these zooms that intersects a Hải Phòng commune valid today."""
+    with _engine(url).connect() as conn:
+        rows = conn.execute(text("""
+            WITH u AS (SELECT ST_Transform(ST_Union(geom), 3857) AS g, ST_Extent(geom) AS b
+                       FROM admin_unit WHERE level = 'commune' AND valid_to IS NULL),
+            z AS (SELECT unnest(CAST(:zooms AS int[])) AS z),
+            r AS (SELECT z.z, floor((ST_XMin(b) + 180) / 360 * 2 ^ z.z)::int AS x0,
+                         floor((ST_XMax(b) + 180) / 360 * 2 ^ z.z)::int AS x1,
+                         floor((1 - asinh(tan(radians(ST_YMax(b)))) / pi()) / 2 * 2 ^ z.z)::int AS y0,
+                         floor((1 - asinh(tan(radians(ST_YMin(b)))) / pi()) / 2 * 2 ^ z.z)::int AS y1
+                  FROM u, z)
+            SELECT r.z, x, y FROM r, u, generate_series(r.x0, r.x1) x, generate_series(r.y0, r.y1) y
+            WHERE ST_Intersects(ST_TileEnvelope(r.z, x, y), u.g) ORDER BY 1, 2, 3"""),
+            {"zooms": list(zooms)}).all()
+    return [tuple(r) for r in rows]
+
+
+def workload(url: str, base: str, auth: dict[str, str], rounds: int = 2) -> None:
+    """Each tile over HTTP and directly, alternating (which goes first flips every round)."""
+    zooms = range(8, 15)
+    tiles = commune_tiles(url, zooms)
+    per_zoom = {z: sum(t[0] == z for t in tiles) for z in zooms}
+    print(f"== workload: every tile covering Hải Phòng's communes at z8..z14 ({len(tiles)} tiles: "
+          + ", ".join(f"z{z} {n}" for z, n in per_zoom.items())
+          + f"), {rounds} rounds, HTTP and direct SQL alternating per tile")
+    for layer_id in ("communes", "incidents"):
+        q = _bench_query(layer_id)
+        path = tile_path(layer_id)
+        api: dict[tuple, list[float]] = {t: [] for t in tiles}
+        direct: dict[tuple, list[float]] = {t: [] for t in tiles}
+        errors = 0
+        with direct_cursor(url) as (cursor, dialect), \
+                httpx.Client(base_url=base, headers=auth, timeout=60) as client:
+            for t in tiles:  # warm-up: PostgreSQL's buffers (the HTTP side is warm from the single tiles)
+                direct_tile_seconds(cursor, dialect, q, *t)
+            for rnd in range(rounds):
+                for t in tiles:
+                    for which in ((0, 1) if rnd % 2 == 0 else (1, 0)):
+                        if which == 0:
+                            started = time.perf_counter()
+                            r = client.get(path(*t))
+                            api[t].append(time.perf_counter() - started)
+                            errors += r.status_code not in (200, 204)
+                        else:
+                            direct[t].append(direct_tile_seconds(cursor, dialect, q, *t))
+        a = [v for vs in api.values() for v in vs]
+        d = [v for vs in direct.values() for v in vs]
+        print(f"{layer_id:10s} endpoint p50 {ms(statistics.median(a))} p95 {ms(pct(a, .95))} | direct SQL "
+              f"p50 {ms(statistics.median(d))} p95 {ms(pct(d, .95))} | ratio p50 "
+              f"{statistics.median(a) / statistics.median(d):.2f}x, p95 {pct(a, .95) / pct(d, .95):.2f}x, "
+              f"total time {sum(a) / sum(d):.2f}x | errors {errors}")
+        by_zoom = []
+        for z in zooms:
+            az = [v for t, vs in api.items() if t[0] == z for v in vs]
+            dz = [v for t, vs in direct.items() if t[0] == z for v in vs]
+            by_zoom.append(f"z{z} {ms(statistics.median(az))}/{ms(statistics.median(dz))} "
+                           f"{statistics.median(az) / statistics.median(dz):.2f}x")
+        print(f"{'':10s} p50 by zoom (endpoint/direct): " + "; ".join(by_zoom))
+
+
+def load_average() -> str:
+    return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
 
 
 def main() -> None:
@@ -272,9 +386,11 @@ def main() -> None:
         auth = {"Authorization": f"Bearer {token_for(url, 'admin')}"}
         port = free_port()
         tiles = tiles_over(url, 13, 120)
+        print(f"before: {load_average()}")
         with our_server(url, port) as proc:
             base = f"http://127.0.0.1:{port}"
             latency_vs_sql(url, base, auth)
+            workload(url, base, auth)
             ours_rps, ours_err = throughput(base, tile_path("incidents"), tiles, auth, 15, 8)
             ours_mem = peak_rss_mb(proc.pid)
         tport = free_port()
@@ -293,8 +409,10 @@ def main() -> None:
         print(f"ours {ours_rps:.0f} tiles/s (errors {ours_err}, peak RSS {ours_mem:.0f} MB) | tipg "
               f"{tipg_rps:.0f} tiles/s (errors {tipg_err}, peak RSS {tipg_mem:.0f} MB) | ours/tipg "
               f"{ours_rps / tipg_rps:.2f}x")
-        print("note: ours joins category and commune/village codes and checks the bearer token and "
-              "the account on every tile; tipg serves the bare table without auth.")
+        print("note: ours joins category and commune/village codes, checks the bearer token (its "
+              "account reloaded every ANTT_AUTH_CACHE_SECONDS) and audits every tile with points; "
+              "tipg serves the bare table without auth.")
+        print(f"after: {load_average()}")
 
 
 if __name__ == "__main__":
