@@ -391,6 +391,8 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}"
             latency_vs_sql(url, base, auth)
             workload(url, base, auth)
+            ours_lat, _, _ = http_latencies(base, tile_path("incidents"), tiles, auth, 3)
+            direct_lat = direct_sql_latencies(url, "incidents", tiles, 3)
             ours_rps, ours_err = throughput(base, tile_path("incidents"), tiles, auth, 15, 8)
             ours_mem = peak_rss_mb(proc.pid)
         tport = free_port()
@@ -403,8 +405,15 @@ def main() -> None:
             tbase = f"http://127.0.0.1:{tport}"
             tipg_path = tile_path("public.incident")
             http_latencies(tbase, tipg_path, tiles[:10], {}, 1)  # warm up
+            tipg_lat, tipg_lat_err, _ = http_latencies(tbase, tipg_path, tiles, {}, 3)
             tipg_rps, tipg_err = throughput(tbase, tipg_path, tiles, {}, 15, 8)
             tipg_mem = peak_rss_mb(tproc.pid)
+        d50 = statistics.median(direct_lat)
+        print(f"== one client, the same {len(tiles)} z13 incident tiles: our SQL directly p50 {ms(d50)} | "
+              f"ours over HTTP p50 {ms(statistics.median(ours_lat))} "
+              f"({statistics.median(ours_lat) / d50:.2f}x our direct SQL) | tipg over HTTP p50 "
+              f"{ms(statistics.median(tipg_lat))} ({statistics.median(tipg_lat) / d50:.2f}x our direct SQL, "
+              f"errors {tipg_lat_err}): the peer pays the same HTTP floor")
         print(f"== throughput on the incident table ({len(tiles)} z13 tiles, 8 clients x 15 s, one worker)")
         print(f"ours {ours_rps:.0f} tiles/s (errors {ours_err}, peak RSS {ours_mem:.0f} MB) | tipg "
               f"{tipg_rps:.0f} tiles/s (errors {tipg_err}, peak RSS {tipg_mem:.0f} MB) | ours/tipg "
