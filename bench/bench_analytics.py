@@ -269,6 +269,28 @@ def _measure(engine: Engine) -> None:
     report(f"emerging hot spots province {pcode}, 12 months, 500 m", None, first, warm, 0.0, str(cats))
     print(f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB "
           "(all of the above, Python side; PostgreSQL runs in its own processes)")
+    peaks = _backend_peaks_mb(engine)
+    if peaks:
+        print(f"PostgreSQL: the {len(peaks)} backends that did the work peaked at {max(peaks):.0f} MB RSS "
+              "(VmHWM, shared buffers they touched included)")
+    else:
+        print("PostgreSQL backend memory: not readable here (/proc of another user's processes)")
+
+
+def _backend_peaks_mb(engine: Engine) -> list[float]:
+    """VmHWM of every backend of the bench database still open in the pool (they did the work)."""
+    with engine.connect() as conn:
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                 "AND backend_type = 'client backend'")).scalars().all()
+    peaks = []
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+        except OSError:
+            continue
+    return peaks
 
 
 def main() -> None:
