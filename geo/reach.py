@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
@@ -52,6 +53,12 @@ KEEP_PER_UNIT = 8
 # Overlaying many communes (after an import) is split over this many connections.
 WORKERS = max(1, min(4, os.cpu_count() or 1))
 PARALLEL_MIN_COMMUNES = 64
+# Connections opened beside the caller's (parallel overlays, memo writes), per process. The API
+# admits 24 requests at once, each holding one of its pool's 30 connections (api/admission.py);
+# these 4 keep the total under 30. Parallel overlays take spare permits without waiting (none
+# spare: the caller's connection does it all); a memo write waits for one. Nobody waits while
+# holding a permit, so they cannot deadlock.
+SIDE_CONNECTIONS = threading.BoundedSemaphore(4)
 # A model is active on :on (alias m); geo.coverage uses the same rule.
 ACTIVE_SQL = ("m.founded_on <= :on AND NOT (m.status IN ('suspended', 'dissolved') "
               "AND COALESCE(m.status_since, m.founded_on) <= :on)")
@@ -151,8 +158,9 @@ def unit_reach(bind: Bind, on: date, radius_m: float, province_code: str | None 
 
     ``area_m2`` is NaN for units without any model near them (nothing to overlay; their
     within-R area is 0). When at least ``PARALLEL_MIN_COMMUNES`` communes miss the memo (after
-    an import, say) their overlays are split over ``workers`` connections, provided the caller's
-    transaction has written nothing the other connections could not see."""
+    an import, say) their overlays are split over up to ``workers`` connections (as many as
+    ``SIDE_CONNECTIONS`` can spare), provided the caller's transaction has written nothing the
+    other connections could not see."""
     if radius_m is None or not math.isfinite(radius_m) or radius_m <= 0:
         raise ValueError("radius_m must be a finite number > 0")
     r = float(radius_m)
@@ -164,13 +172,22 @@ def unit_reach(bind: Bind, on: date, radius_m: float, province_code: str | None 
     if missing:
         # overlay the communes with a miss (their statement re-reads their keys: one snapshot each)
         only = scope + " AND c.id = ANY(:ids)"
+        spare = 0
         if len(missing) >= PARALLEL_MIN_COMMUNES and workers > 1 and _sees_what_others_see(bind):
-            engine = bind.engine if isinstance(bind, Connection) else bind
-            chunks = [missing[i::workers] for i in range(min(workers, len(missing)))]
-            with ThreadPoolExecutor(workers) as pool:
-                parts = list(pool.map(lambda ids: frame(engine, _sql(only), {**params, "ids": ids}), chunks))
-        else:
-            parts = [frame(bind, _sql(only), {**params, "ids": missing})]
+            while spare < workers and SIDE_CONNECTIONS.acquire(blocking=False):
+                spare += 1
+        try:
+            if spare >= 2:
+                engine = bind.engine if isinstance(bind, Connection) else bind
+                chunks = [missing[i::spare] for i in range(min(spare, len(missing)))]
+                with ThreadPoolExecutor(spare) as pool:
+                    parts = list(pool.map(lambda ids: frame(engine, _sql(only), {**params, "ids": ids}),
+                                          chunks))
+            else:
+                parts = [frame(bind, _sql(only), {**params, "ids": missing})]
+        finally:
+            for _ in range(spare):
+                SIDE_CONNECTIONS.release()
         redone = pd.concat(parts, ignore_index=True)
         df = pd.concat([df[~df["commune_id"].isin(missing)], redone], ignore_index=True)
         df = df.astype({"unit_id": "int64", "commune_id": "int64", "models": "int64", "computed": "bool"})
@@ -200,6 +217,9 @@ def _remember(bind: Bind, fresh: pd.DataFrame, radius_m: float) -> None:
     values = {"ids": ids, "keys": list(fresh["key"]), "radius_m": radius_m,
               "areas": [float(a) for a in fresh["area_m2"]],
               "within": [float(w) for w in fresh["area_within_m2"]], "keep": KEEP_PER_UNIT}
+    if not SIDE_CONNECTIONS.acquire(timeout=30):
+        log.warning("reach_cache: %d entries not stored: no spare connection for 30 s", len(ids))
+        return
     try:
         with engine.begin() as conn:
             # never wait on the caller's own locks (its transaction is still open)
@@ -220,3 +240,5 @@ def _remember(bind: Bind, fresh: pd.DataFrame, radius_m: float) -> None:
                 WHERE rc.unit_id = old.unit_id AND rc.key = old.key AND old.n > :keep"""), values)
     except DBAPIError as exc:  # e.g. a read-only replica, or the unit deleted meanwhile
         log.warning("reach_cache: %d entries not stored: %s", len(ids), exc.orig)
+    finally:
+        SIDE_CONNECTIONS.release()
