@@ -9,6 +9,7 @@ has exactly BUFFER_AREA of its area within 500 m, and its neighbours (touching a
 from __future__ import annotations
 
 import math
+import threading
 from datetime import date
 
 import pandas as pd
@@ -137,6 +138,18 @@ def test_parallel_overlays_agree_with_one_connection(site_engine, site, monkeypa
     serial = unit_reach(site_engine, D1, 500, province_code="31", workers=1)
     assert len(pools) == 1 and serial["computed"].sum() == 5
     pd.testing.assert_frame_equal(parallel[cols], serial[cols])
+
+
+def test_without_spare_connections_the_callers_does_it_all(site_engine, site, monkeypatch):
+    pools = []
+    monkeypatch.setattr(geo.reach, "ThreadPoolExecutor", lambda *a, **k: pools.append(a))
+    monkeypatch.setattr(geo.reach, "PARALLEL_MIN_COMMUNES", 1)
+    monkeypatch.setattr(geo.reach, "SIDE_CONNECTIONS", threading.BoundedSemaphore(1))
+    df = unit_reach(site_engine, D1, 500, province_code="31", workers=4)
+    assert pools == []  # one spare permit is no parallelism
+    assert df["computed"].sum() == 5
+    assert _cache_rows(site_engine) == 5  # the permit was given back for the memo write
+    assert geo.reach.SIDE_CONNECTIONS.acquire(blocking=False)
 
 
 def test_a_callers_own_unsaved_model_is_seen(site_engine, site, monkeypatch):
