@@ -401,7 +401,7 @@ def uncovered_communes(bind: Bind, on: date, rule: CoverageRule = CoverageRule()
                        province_code: str | None = None) -> pd.DataFrame:
     """Communes whose covered-village share is below ``rule.commune_min_share`` on ``on``,
     ranked by need like ``uncovered_villages``. The population/area within ``radius_m`` columns
-    are only filled when a radius is given (the overlays cost ~20 ms per commune)."""
+    are only filled when a radius is given (overlays memoised by geo.reach: ~15 ms per changed commune)."""
     cov = commune_coverage(bind, on, rule, radius_m=radius_m, province_code=province_code)
     unc = cov[~cov["covered"].astype(bool)].reset_index(drop=True)
     return _rank_by_need(bind, unc, "commune_id", period or _default_period(on))
