@@ -1,8 +1,9 @@
 """How much of each commune and village lies within R metres of an active model, memoised.
 
-Public function
----------------
+Public functions
+----------------
 - ``unit_reach(bind, on, radius_m, province_code=None, commune_code=None)``
+- ``warm(bind, on, radius_m=DEFAULT_RADIUS_M)`` fills the memo for every commune (after imports)
 
 The overlay is exact up to the 32-gon circles: the union of R-metre buffers of the active models
 near a commune is built in EPSG:3405, cut into small pieces (``ST_Subdivide``), and each
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 # a box by R/100000 degrees never misses a point within R metres (index prefilter only).
 METRES_PER_DEGREE_FLOOR = 100_000.0
 KEEP_PER_UNIT = 8
+DEFAULT_RADIUS_M = 500.0  # the API's default R
 # Overlaying many communes (after an import) is split over this many connections.
 WORKERS = max(1, min(4, os.cpu_count() or 1))
 PARALLEL_MIN_COMMUNES = 64
@@ -242,3 +244,9 @@ def _remember(bind: Bind, fresh: pd.DataFrame, radius_m: float) -> None:
         log.warning("reach_cache: %d entries not stored: %s", len(ids), exc.orig)
     finally:
         SIDE_CONNECTIONS.release()
+
+
+def warm(bind: Bind, on: date, radius_m: float = DEFAULT_RADIUS_M) -> int:
+    """Overlay every unit whose key is new, for the whole country, so that the first coverage
+    request after an import does not pay for them; returns how many units were overlaid."""
+    return int(unit_reach(bind, on, radius_m)["computed"].sum())

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from data.importers.cli import warm_coverage
+
 SINGLE_COMMAND = True
 app = typer.Typer(help="Dữ liệu mẫu / demo data")
 console = Console()
@@ -69,3 +71,4 @@ def main(
                   + "; ".join(f"{h.village_name}, {h.commune_name}" for h in result.plan.hotspots))
     console.print(f"Thôn chưa có mô hình đạt / uncovered villages: {len(result.plan.uncovered)}")
     console.print(accounts_table(result))
+    warm_coverage(None)

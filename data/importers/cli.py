@@ -80,6 +80,26 @@ def show(report: ImportReport, report_path: Path | None) -> None:
                   f"{report.unchanged} — {verb}[/green]")
 
 
+def warm_coverage(db: str | None) -> None:
+    """After models or outlines changed: overlay the communes whose coverage within the default
+    R is now unknown (geo.reach), so the first coverage request need not. Nothing to do is quick."""
+    import datetime as dt
+    import time
+
+    from geo.reach import DEFAULT_RADIUS_M, warm
+
+    eng = engine_for(db)
+    started = time.perf_counter()
+    try:
+        with console.status(f"Tính sẵn độ phủ trong {DEFAULT_RADIUS_M:.0f} m / "
+                            f"precomputing coverage within {DEFAULT_RADIUS_M:.0f} m"):
+            n = warm(eng, dt.date.today())
+    finally:
+        eng.dispose()
+    console.print(f"Độ phủ trong bán kính / coverage within R: {n:,} đơn vị tính lại / units "
+                  f"overlaid in {time.perf_counter() - started:.1f} s")
+
+
 def _points(kind: str, file: Path, crs, mapping, dry_run, report_path, sheet, encoding, db) -> None:
     from data.importers.core import ImportOptions, import_points, parse_mapping
 
@@ -97,6 +117,8 @@ def _points(kind: str, file: Path, crs, mapping, dry_run, report_path, sheet, en
     finally:
         eng.dispose()
     show(report, report_path)
+    if kind == "models" and not dry_run and (report.inserted or report.updated):
+        warm_coverage(db)
 
 
 def _point_command(kind: str, help_text: str):
@@ -141,6 +163,8 @@ def boundaries(
     finally:
         eng.dispose()
     show(result, report)
+    if not dry_run and (result.inserted or result.updated):
+        warm_coverage(database_url)
 
 
 @app.command("lineage")
@@ -182,3 +206,5 @@ def villages(file: Path = FileArg, crs: str = CrsOpt, mapping: list[str] = MapOp
     finally:
         eng.dispose()
     show(result, report)
+    if not dry_run and (result.inserted or result.updated):
+        warm_coverage(database_url)

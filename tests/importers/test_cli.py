@@ -82,3 +82,26 @@ def test_boundaries_and_lineage_commands(db_url, tmp_path):
     bad = runner.invoke(app, ["import", "boundaries", hp, "--era", "1990", "--database-url",
                               db_url])
     assert bad.exit_code == 1
+
+
+def test_importing_models_precomputes_coverage_within_r(haiphong_url, haiphong_engine,
+                                                        haiphong_points, tmp_path, write_csv):
+    """The first coverage request after an import should not pay for the overlays (geo.reach)."""
+    (code, (lon, lat)), *_ = sorted(haiphong_points.items())
+    f = write_csv(tmp_path / "m.csv", ["ma", "loai", "ten", "kinh_do", "vi_do", "ngay_thanh_lap"],
+                  [["M1", "to_tu_quan", "Tổ tự quản 1", lon, lat, "2024-03-15"]])
+    result = CliRunner().invoke(app, ["import", "models", str(f), "--database-url", haiphong_url],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "coverage within R" in result.output and "coverage within R: 0 đơn vị" not in result.output
+    with haiphong_engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT u.code, r.radius_m, r.area_within_m2 > 0 FROM reach_cache r "
+            "JOIN admin_unit u ON u.id = r.unit_id")).all()
+    assert (code, 500.0, True) in rows  # the host commune (and any neighbour its circle reaches)
+    # the same file again: the row is rewritten, but its id and position are the same, so every
+    # key is unchanged and nothing is overlaid
+    again = CliRunner().invoke(app, ["import", "models", str(f), "--database-url", haiphong_url],
+                               env={"COLUMNS": "200"})
+    assert again.exit_code == 0, again.output
+    assert "coverage within R: 0 đơn vị" in again.output
