@@ -147,7 +147,22 @@ class EmbeddedCluster:
         return f"postgresql+psycopg2://postgres@127.0.0.1:{port}/{dbname or self.dbname}"
 
     def up(self) -> str:
-        """Initialise if needed, start if stopped, ensure the database and PostGIS exist."""
+        """Initialise if needed, start if stopped, ensure the database and PostGIS exist.
+
+        A port chosen just now can be taken by another process before the server binds it
+        (two clusters starting at once); then one more free port is tried. A kept port is
+        never changed silently."""
+        fresh_port = self.port is None and not self.portfile.exists()
+        try:
+            return self._up()
+        except ClusterError:
+            if not fresh_port or self.port is None or _port_free(self.port) or self.running():
+                raise
+            self.portfile.unlink(missing_ok=True)
+            self.port = None
+            return self._up()
+
+    def _up(self) -> str:
         self._prepare_dirs()
         port = self.choose_port()
         if not self.initialised():

@@ -70,6 +70,45 @@ def test_cluster_port_is_kept_between_runs(tmp_path: Path):
     assert EmbeddedCluster(home=tmp_path / "c").choose_port() == first
 
 
+def test_a_fresh_port_taken_before_start_is_replaced(tmp_path: Path, monkeypatch):
+    """Two clusters starting at once: the port chosen looked free, then another process bound it."""
+    import socket
+
+    import antt.cluster
+
+    home = tmp_path / "race"
+    wanted = EmbeddedCluster(home=home).choose_port()
+    (home / "port").unlink()  # as if never chosen: the next choice picks `wanted` again
+    real = antt.cluster._port_free
+    calls = []
+
+    def looks_free_once(port: int) -> bool:  # the check in choose_port, just before the race
+        calls.append(port)
+        return True if len(calls) == 1 else real(port)
+
+    monkeypatch.setattr(antt.cluster, "_port_free", looks_free_once)
+    cluster = EmbeddedCluster(home=home, fast=True)
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", wanted))
+        other.listen()
+        try:
+            url = cluster.up()
+            assert cluster.port != wanted and f":{cluster.port}/" in url
+            assert int((home / "port").read_text()) == cluster.port
+        finally:
+            cluster.destroy()
+    # a kept port is never changed silently
+    kept = EmbeddedCluster(home=tmp_path / "kept")
+    kept.home.mkdir()
+    kept.portfile.write_text(str(wanted))
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", wanted))
+        other.listen()
+        with pytest.raises(antt.cluster.ClusterError):
+            kept.up()
+    kept.destroy()
+
+
 def test_healthz_reports_versions(db_url: str, monkeypatch):
     from fastapi.testclient import TestClient
 
