@@ -79,7 +79,16 @@ def test_grid_contours_png_on_commune(site_engine, site):
     assert 105 < lon < 108 and 20 < lat < 22
 
     bands = grid_contours_geojson(grid, classes=4, method="quantile")
-    assert 1 <= len(bands["features"]) <= 4
+    # quartiles of the positive densities, computed here with numpy: four bands, each holding
+    # the cells in (lower, upper], about a quarter of them
+    positive = grid.density[grid.density > 0]
+    edges = [0.0, *np.quantile(positive, [0.25, 0.5, 0.75, 1.0])]
+    expected = [int(((positive > lo) & (positive <= hi)).sum())
+                for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    assert len(bands["features"]) == 4
+    assert [f["properties"]["cells"] for f in bands["features"]] == expected
+    assert [f["properties"]["upper"] for f in bands["features"]] == pytest.approx(edges[1:])
+    assert all(abs(n - len(positive) / 4) <= len(positive) / 8 for n in expected)
     assert sum(f["properties"]["cells"] for f in bands["features"]) == len(cells["features"])
     assert [f["properties"]["band"] for f in bands["features"]] == sorted(
         f["properties"]["band"] for f in bands["features"])

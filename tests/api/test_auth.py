@@ -50,19 +50,26 @@ def test_api_key_header(haiphong_client, alice):
 
 
 def test_wrong_password_401_then_429_with_retry_after(haiphong_client, alice, monkeypatch):
-    limit = login_limiter().limit
+    limiter = login_limiter()
+    limit = limiter.limit
+    now = [1000.0]  # the limiter's clock, held still so Retry-After is exact
+    monkeypatch.setattr(limiter, "_clock", lambda: now[0])
     for _ in range(limit):
         r = haiphong_client.post("/auth/token", data={"username": alice, "password": "sai-mat-khau"})
         assert r.status_code == 401
         assert r.json()["detail_vi"] and r.json()["detail_en"]
     # Even the right password is refused now: the window is per username and per IP.
+    now[0] = 1015.0  # 15 s later: the 60 s window of the failures at t=1000 has 45 s left
     r = haiphong_client.post("/auth/token", data={"username": alice, "password": PASSWORD})
     assert r.status_code == 429
-    assert 1 <= int(r.headers["Retry-After"]) <= 60
+    assert r.headers["Retry-After"] == "45"
     assert r.headers["content-type"].startswith("application/problem+json")
     with get_engine().connect() as conn:
         actions = conn.execute(text("SELECT action FROM audit_log WHERE entity = 'app_user'")).scalars().all()
     assert actions == ["login_failed"] * limit
+    now[0] = 1060.5  # the window has passed: the right password works again
+    r = haiphong_client.post("/auth/token", data={"username": alice, "password": PASSWORD})
+    assert r.status_code == 200
 
 
 def test_failure_window_by_hand():
