@@ -11,6 +11,15 @@ from sqlalchemy import Connection, Engine, text
 
 Bind = Connection | Engine
 
+# A model is active on :on (alias m): founded, and not suspended/dissolved by then.
+ACTIVE_SQL = ("m.founded_on <= :on AND NOT (m.status IN ('suspended', 'dissolved') "
+              "AND COALESCE(m.status_since, m.founded_on) <= :on)")
+
+
+def valid_on(alias: str) -> str:
+    """SQL: the unit row ``alias`` is valid on :on (its era covers the date)."""
+    return f"{alias}.valid_from <= :on AND ({alias}.valid_to IS NULL OR :on < {alias}.valid_to)"
+
 
 @contextmanager
 def connect(bind: Bind) -> Iterator[Connection]:

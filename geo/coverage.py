@@ -36,9 +36,9 @@ from datetime import date, timedelta
 import pandas as pd
 from sqlalchemy import text
 
-from geo._db import Bind, connect, frame
+from geo._db import ACTIVE_SQL, Bind, connect, frame, valid_on
 from geo.filters import IncidentFilter
-from geo.reach import ACTIVE_SQL, unit_reach
+from geo.reach import unit_reach
 
 RATING_RANK = {"tot": 4, "kha": 3, "trung_binh": 2, "yeu": 1}
 RATINGS = tuple(RATING_RANK)
@@ -67,10 +67,6 @@ class CoverageRule:
             "types": list(self.model_types) if self.model_types else None,
             "min_count": self.min_count,
         }
-
-
-def _valid(alias: str) -> str:
-    return f"{alias}.valid_from <= :on AND ({alias}.valid_to IS NULL OR :on < {alias}.valid_to)"
 
 
 # Active models on :on with their latest rating and whether they qualify under the rule.
@@ -186,7 +182,7 @@ def village_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
         SELECT v.id, v.code, v.name, c.id AS commune_id, c.code AS commune_code, c.name AS commune_name,
                v.population, v.households
         FROM admin_unit v JOIN admin_unit c ON c.id = v.parent_id
-        WHERE v.level = 'village' AND {_valid('v')}
+        WHERE v.level = 'village' AND {valid_on('v')}
           {_scope('v', province_code, commune_code, 'c')}
     )
     SELECT v.*, COALESCE(ms.models_active, 0) AS models_active,
@@ -238,7 +234,7 @@ def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
     WITH {active_models_cte(scope)},
     c AS MATERIALIZED (
         SELECT c.id, c.code, c.name, c.province_code, c.population, c.households
-        FROM admin_unit c WHERE c.level = 'commune' AND {_valid('c')}
+        FROM admin_unit c WHERE c.level = 'commune' AND {valid_on('c')}
           {_scope('c', province_code, commune_code, 'c')}
     ),
     vs AS (
@@ -248,7 +244,7 @@ def commune_coverage(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
         FROM admin_unit v
         JOIN c ON c.id = v.parent_id
         LEFT JOIN ({_model_stats('village_id')}) ms ON ms.unit_id = v.id
-        WHERE v.level = 'village' AND {_valid('v')}
+        WHERE v.level = 'village' AND {valid_on('v')}
         GROUP BY v.parent_id
     )
     SELECT c.id, c.code, c.name, c.province_code,

@@ -43,7 +43,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from antt.crs import METRIC_SRID
-from geo._db import Bind, frame
+from geo._db import ACTIVE_SQL, Bind, frame, valid_on
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +61,6 @@ PARALLEL_MIN_COMMUNES = 64
 # spare: the caller's connection does it all); a memo write waits for one. Nobody waits while
 # holding a permit, so they cannot deadlock.
 SIDE_CONNECTIONS = threading.BoundedSemaphore(4)
-# A model is active on :on (alias m); geo.coverage uses the same rule.
-ACTIVE_SQL = ("m.founded_on <= :on AND NOT (m.status IN ('suspended', 'dissolved') "
-              "AND COALESCE(m.status_since, m.founded_on) <= :on)")
-
-
-def _valid(alias: str) -> str:
-    return f"{alias}.valid_from <= :on AND ({alias}.valid_to IS NULL OR :on < {alias}.valid_to)"
 
 
 def _scope(province_code: str | None, commune_code: str | None) -> str:
@@ -85,7 +78,7 @@ def _sql(scope: str, compute: bool = True) -> str:
     WITH c AS MATERIALIZED (
         SELECT c.id, c.xmin::text AS ver, c.population,
                ST_Expand(ST_Envelope(c.geom), :r_deg) AS box
-        FROM admin_unit c WHERE c.level = 'commune' AND {_valid('c')}{scope}
+        FROM admin_unit c WHERE c.level = 'commune' AND {valid_on('c')}{scope}
     ),
     ck AS MATERIALIZED (  -- the commune's key: its version, R and the model positions (by id)
         SELECT c.id, c.population, count(m.id) AS models,
@@ -102,7 +95,7 @@ def _sql(scope: str, compute: bool = True) -> str:
         SELECT v.id, 'village', ck.id, v.population, ck.models,
                md5(concat_ws('/', ck.key, v.id, v.xmin::text))::uuid
         FROM ck JOIN admin_unit v ON v.parent_id = ck.id
-        WHERE v.level = 'village' AND {_valid('v')}
+        WHERE v.level = 'village' AND {valid_on('v')}
     ),
     looked AS MATERIALIZED (
         SELECT u.*, rc.area_m2, rc.area_within_m2
