@@ -163,7 +163,8 @@ def villages(bind: Bind, on: date, scope: Scope, period: IncidentFilter | None =
     where, params = (period or IncidentFilter()).sql("i")
     df = frame(bind, f"""
     WITH v AS MATERIALIZED (
-        SELECT v.id, v.code, v.name, c.id AS commune_id, c.code AS commune_code, c.name AS commune_name,
+        SELECT v.id, v.code, COALESCE(v.full_name, v.name) AS name, c.id AS commune_id,
+               c.code AS commune_code, COALESCE(c.full_name, c.name) AS commune_name,
                c.province_code, v.population, v.households, ST_PointOnSurface(v.geom) AS pt
         FROM admin_unit v JOIN admin_unit c ON c.id = v.parent_id
         WHERE v.level = 'village' AND {valid_on('v')} AND {scope.villages_where()}
@@ -315,7 +316,8 @@ def candidates(bind: Bind, on: date, scope: Scope, req: CandidateRequest) -> pd.
     parts = []
     if "villages" in req.kinds:
         parts.append(f"""
-        SELECT 1 AS o, 'village' AS kind, v.id AS ref_id, v.name, ST_PointOnSurface(v.geom) AS pt
+        SELECT 1 AS o, 'village' AS kind, v.id AS ref_id, COALESCE(v.full_name, v.name) AS name,
+               ST_PointOnSurface(v.geom) AS pt
         FROM admin_unit v JOIN admin_unit c ON c.id = v.parent_id
         WHERE v.level = 'village' AND {valid_on('v')} AND {scope.villages_where()}""")
     if "institutions" in req.kinds:
