@@ -306,10 +306,11 @@ def _units(ctx: Context, before: np.ndarray, after: np.ndarray) -> list[dict[str
     return recs
 
 
-def suggest(bind: Bind, req: PlanRequest, progress: Progress | None = None) -> dict[str, Any]:
+def suggest(bind: Bind, req: PlanRequest, progress: Progress | None = None,
+            use_cache: bool = True) -> dict[str, Any]:
     """Solve the request; the answer's ``sites`` are ranked by marginal gain."""
     progress = progress or (lambda f, m: None)
-    ctx = build_context(bind, req, progress)
+    ctx = build_context(bind, req, progress, use_cache=use_cache)
     cands = ctx.candidates
     if cands.empty:
         raise PlanError("candidates", "không có địa điểm ứng viên nào trong phạm vi",
@@ -342,11 +343,11 @@ def suggest(bind: Bind, req: PlanRequest, progress: Progress | None = None) -> d
 
 
 def evaluate(bind: Bind, req: PlanRequest, lons: list[float], lats: list[float],
-             names: list[str] | None = None) -> dict[str, Any]:
+             names: list[str] | None = None, use_cache: bool = True) -> dict[str, Any]:
     """The figures of sites placed by hand (lon/lat, EPSG:4326), ranked like a suggestion's."""
     if len(lons) != len(lats):
         raise PlanError("sites", "thiếu tọa độ", "each site needs lon and lat")
-    ctx = build_context(bind, req)
+    ctx = build_context(bind, req, use_cache=use_cache)
     lon = np.asarray(lons, dtype=float)
     lat = np.asarray(lats, dtype=float)
     site_xy = _site_points(bind, lon, lat)
