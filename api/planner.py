@@ -22,7 +22,6 @@ import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query
-from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, text
 
@@ -135,7 +134,8 @@ class CandidatesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kinds: list[Literal["villages", "institutions", "launch_points", "drawn"]] = Field(
         default_factory=lambda: ["villages"], min_length=1, max_length=4)
-    points: list[SitePoint] = Field(default_factory=list, max_length=500, description="Điểm vẽ / drawn points")
+    points: list[SitePoint] = Field(default_factory=list, max_length=500,
+                                    description="Điểm vẽ / drawn points")
     polygons: list[PolygonIn] = Field(default_factory=list, max_length=20,
                                       description="Vùng vẽ: tâm ô lục giác bên trong / drawn areas")
     exclusions: list[PolygonIn] = Field(default_factory=list, max_length=20, description="Vùng loại trừ")
@@ -182,7 +182,8 @@ class EvaluateIn(SuggestIn):
 
 class SuggestRun(SuggestIn):
     run: Literal["auto", "direct", "job"] = Field(
-        "auto", description="auto: một tỉnh hoặc lưới lục giác chạy nền / a province or hexagons run as a job")
+        "auto", description="auto: một tỉnh hoặc lưới lục giác chạy nền / "
+                            "a province or hexagons run as a job")
 
 
 class ScenarioIn(BaseModel):
@@ -280,7 +281,8 @@ def _polygon_in_account(conn: Connection, principal: Principal, poly: str, on: d
           AND u.valid_from <= :on AND (u.valid_to IS NULL OR :on < u.valid_to)
         ORDER BY u.valid_from DESC LIMIT 1"""), {"p": poly, "c": principal.scope_code, "on": on}).scalar()
     if not inside:
-        raise _bad(field, "vùng vẽ nằm ngoài phạm vi tài khoản", "the polygon reaches outside the account's scope")
+        raise _bad(field, "vùng vẽ nằm ngoài phạm vi tài khoản",
+                   "the polygon reaches outside the account's scope")
 
 
 def plan_request(conn: Connection, principal: Principal, body: SuggestIn) -> gpl.PlanRequest:
@@ -322,7 +324,8 @@ def plan_request(conn: Connection, principal: Principal, body: SuggestIn) -> gpl
             text("SELECT 1 FROM model_type WHERE code = :c"), {"c": body.model_type}).first():
         raise _bad("model_type", "không có trong danh mục", f"unknown model type {body.model_type!r}")
     if "drawn" in body.candidates.kinds and not (body.candidates.points or body.candidates.polygons):
-        raise _bad("candidates.kinds", "'drawn' cần điểm hoặc vùng vẽ", "'drawn' needs drawn points or polygons")
+        raise _bad("candidates.kinds", "'drawn' cần điểm hoặc vùng vẽ",
+                   "'drawn' needs drawn points or polygons")
     try:
         weights = pin.WeightFormula(**body.weights.model_dump())
         cands = pin.CandidateRequest(
@@ -331,8 +334,9 @@ def plan_request(conn: Connection, principal: Principal, body: SuggestIn) -> gpl
             polygons=tuple(p.text() for p in body.candidates.polygons),
             exclusions=tuple(p.text() for p in body.candidates.exclusions), cell_m=body.candidates.cell_m)
         return gpl.PlanRequest(scope=scope, on=on, problem=body.problem, p=body.p, share=body.share,
-                               radius_m=body.radius_m, demand=body.demand, cell_m=body.cell_m, weights=weights,
-                               period=period, candidates=cands, model_type=body.model_type, solver=body.solver,
+                               radius_m=body.radius_m, demand=body.demand, cell_m=body.cell_m,
+                               weights=weights, period=period, candidates=cands,
+                               model_type=body.model_type, solver=body.solver,
                                time_limit=body.time_limit, gap=body.gap,
                                min_count=None if principal.sees_points else settings.suppress_below)
     except gpl.PlanError as exc:
@@ -344,14 +348,15 @@ def plan_request(conn: Connection, principal: Principal, body: SuggestIn) -> gpl
 def _points_in_scope(conn: Connection, scope: pin.Scope, on: dt.date, points: list[SitePoint]) -> None:
     rows = conn.execute(text(f"""
         WITH area AS ({scope.area_sql()})
-        SELECT t.k FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY AS t(lon, lat, k),
-             area
+        SELECT t.k
+        FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY AS t(lon, lat, k), area
         WHERE NOT ST_Covers(area.g4326, ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326)) ORDER BY t.k"""),
                         {**scope.area_params(), "on": on, "lons": [p.lon for p in points],
                          "lats": [p.lat for p in points]}).all()
     if rows:
         k = int(rows[0].k) - 1
-        raise _bad(f"candidates.points.{k}", "điểm vẽ nằm ngoài phạm vi tính", "the drawn point is outside the scope")
+        raise _bad(f"candidates.points.{k}", "điểm vẽ nằm ngoài phạm vi tính",
+                   "the drawn point is outside the scope")
 
 
 def _plan_error(exc: gpl.PlanError) -> Problem:
@@ -377,8 +382,9 @@ def _with_village_points(conn: Connection, result: dict[str, Any]) -> None:
     ids = {v["id"] for key in ("uncovered_villages", "unreachable_villages") for v in result.get(key, [])}
     if not ids:
         return
-    rows = conn.execute(text("SELECT id, ST_X(p) AS lon, ST_Y(p) AS lat FROM (SELECT id, ST_PointOnSurface(geom) p "
-                             "FROM admin_unit WHERE id = ANY(:ids)) t"), {"ids": sorted(ids)}).all()
+    rows = conn.execute(text("SELECT id, ST_X(p) AS lon, ST_Y(p) AS lat FROM (SELECT id, "
+                             "ST_PointOnSurface(geom) p FROM admin_unit WHERE id = ANY(:ids)) t"),
+                        {"ids": sorted(ids)}).all()
     where = {r.id: (r.lon, r.lat) for r in rows}
     for key in ("uncovered_villages", "unreachable_villages"):
         for v in result.get(key, []):
@@ -423,7 +429,8 @@ def suggest(body: SuggestRun, principal: Principal = Depends(get_principal),
     if as_job:
         from api.jobs import accepted
 
-        job_id = jobs.submit(get_engine(), JOB_KIND, params, owner=principal.username, owner_role=principal.role)
+        job_id = jobs.submit(get_engine(), JOB_KIND, params, owner=principal.username,
+                             owner_role=principal.role)
         return accepted(job_id)
     try:
         return jobs.run_direct(get_engine(), JOB_KIND, params)
@@ -454,9 +461,10 @@ def evaluate(body: EvaluateIn, principal: Principal = Depends(get_principal),
 def _sites_in_scope(conn: Connection, req: gpl.PlanRequest, sites: list[SiteIn]) -> None:
     rows = conn.execute(text(f"""
         WITH area AS ({req.scope.area_sql()})
-        SELECT t.k FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY AS t(lon, lat, k),
-             area
-        WHERE NOT ST_DWithin(ST_Transform(ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326), {METRIC_SRID}), area.g, 50)
+        SELECT t.k
+        FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY AS t(lon, lat, k), area
+        WHERE NOT ST_DWithin(ST_Transform(ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326), {METRIC_SRID}),
+                             area.g, 50)
         ORDER BY t.k"""), {**req.scope.area_params(), "on": req.on, "lons": [s.lon for s in sites],
                            "lats": [s.lat for s in sites]}).all()
     if rows:
@@ -488,8 +496,9 @@ def _figures_for(figures: dict[str, Any], redact: bool) -> dict[str, Any]:
             for part, block in figures.items()}
 
 
-_SCENARIO_COLS = ("id, name, problem, province_code, commune_codes, parameters, figures, solver, exact_counts, "
-                  "status, created_by, created_at, accepted_by, accepted_at, accepted_as, version")
+_SCENARIO_COLS = ("id, name, problem, province_code, commune_codes, parameters, figures, solver, "
+                  "exact_counts, status, created_by, created_at, accepted_by, accepted_at, accepted_as, "
+                  "version")
 
 
 def _load_scenario(conn: Connection, principal: Principal, sid: int, lock: bool = False) -> Any:
@@ -501,12 +510,14 @@ def _load_scenario(conn: Connection, principal: Principal, sid: int, lock: bool 
     return row
 
 
-def _scenario_json(conn: Connection, principal: Principal, row: Any, with_sites: bool = True) -> dict[str, Any]:
+def _scenario_json(conn: Connection, principal: Principal, row: Any,
+                   with_sites: bool = True) -> dict[str, Any]:
     redact = _redacted(principal, row.exact_counts)
     out = {"id": row.id, "name": row.name, "problem": row.problem, "status": row.status,
            "province_code": row.province_code, "commune_codes": list(row.commune_codes or []),
            "created_by": row.created_by, "created_at": row.created_at.isoformat(),
-           "accepted_by": row.accepted_by, "accepted_at": row.accepted_at.isoformat() if row.accepted_at else None,
+           "accepted_by": row.accepted_by,
+           "accepted_at": row.accepted_at.isoformat() if row.accepted_at else None,
            "accepted_as": row.accepted_as, "exact_counts": row.exact_counts, "redacted": redact,
            "figures": _figures_for(row.figures, redact), "solver": row.solver,
            "parameters": row.parameters}
@@ -514,8 +525,10 @@ def _scenario_json(conn: Connection, principal: Principal, row: Any, with_sites:
         out["parameters"] = {**row.parameters, "weights": None}
     if with_sites:
         sites = conn.execute(text("""
-            SELECT rank, name, kind, gain, villages, launch_point_id, model_id, ST_X(geom) AS lon, ST_Y(geom) AS lat
-            FROM planner_scenario_site WHERE scenario_id = :id ORDER BY rank"""), {"id": row.id}).mappings().all()
+            SELECT rank, name, kind, gain, villages, launch_point_id, model_id,
+                   ST_X(geom) AS lon, ST_Y(geom) AS lat
+            FROM planner_scenario_site WHERE scenario_id = :id ORDER BY rank"""),
+                             {"id": row.id}).mappings().all()
         radius = row.parameters.get("radius_m_used")
         out["type"] = "FeatureCollection"
         out["features"] = [{"type": "Feature", "id": s["rank"],
@@ -546,8 +559,8 @@ def save_scenario(body: ScenarioIn, principal: Principal = Depends(get_principal
     params = {**body.request.model_dump(mode="json"), "radius_m_used": result["radius_m"],
               "date_used": result["date"], "formula": result["demand"]["formula"]}
     sid = conn.execute(text("""
-        INSERT INTO planner_scenario (name, problem, province_code, commune_codes, parameters, figures, solver,
-                                      exact_counts, created_by)
+        INSERT INTO planner_scenario (name, problem, province_code, commune_codes, parameters, figures,
+                                      solver, exact_counts, created_by)
         VALUES (:name, :problem, :prov, :communes, CAST(:params AS jsonb), CAST(:figures AS jsonb),
                 CAST(:solver AS jsonb), :exact, :by) RETURNING id"""),
                        {"name": body.name, "problem": req.problem,
@@ -561,8 +574,9 @@ def save_scenario(body: ScenarioIn, principal: Principal = Depends(get_principal
             INSERT INTO planner_scenario_site (scenario_id, rank, name, kind, gain, villages, geom)
             VALUES (:sid, :rank, :name, :kind, :gain, CAST(:villages AS jsonb),
                     ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"""),
-                     {"sid": sid, "rank": s["rank"], "name": s["name"][:500], "kind": s["kind"], "gain": s["gain"],
-                      "villages": json.dumps(s["villages"], ensure_ascii=False), "lon": s["lon"], "lat": s["lat"]})
+                     {"sid": sid, "rank": s["rank"], "name": s["name"][:500], "kind": s["kind"],
+                      "gain": s["gain"], "villages": json.dumps(s["villages"], ensure_ascii=False),
+                      "lon": s["lon"], "lat": s["lat"]})
     record(conn, principal, "create", "planner_scenarios", sid,
            after={"name": body.name, "sites": len(result["sites"]), "problem": req.problem})
     conn.commit()
@@ -593,7 +607,8 @@ def compare(a: int = Query(..., ge=1, le=2**31 - 1), b: int = Query(..., ge=1, l
     after_a, after_b = sa["figures"]["after"], sb["figures"]["after"]
     diff = {k: after_b[k] - after_a[k] for k in after_a if k in after_b
             and isinstance(after_a[k], int | float) and isinstance(after_b[k], int | float)}
-    shared = {f["properties"]["name"] for f in sa["features"]} & {f["properties"]["name"] for f in sb["features"]}
+    names_a = {f["properties"]["name"] for f in sa["features"]}
+    shared = names_a & {f["properties"]["name"] for f in sb["features"]}
     return {"a": sa, "b": sb, "after_b_minus_a": diff, "sites_in_both": sorted(shared)}
 
 
@@ -604,9 +619,11 @@ def get_scenario(sid: int = Path(..., ge=1, le=2**31 - 1), principal: Principal 
 
 
 @router.post("/scenarios/{sid}/accept", responses=_responses(401, 403, 404, 409, 422),
-             summary="Duyệt kịch bản: tạo điểm phát động (hoặc mô hình) / accept: create launch points or models")
+             summary="Duyệt kịch bản: tạo điểm phát động (hoặc mô hình) / "
+                     "accept: create launch points or models")
 def accept(sid: int = Path(..., ge=1, le=2**31 - 1), body: AcceptIn = Body(default_factory=AcceptIn),
-           principal: Principal = Depends(get_principal), conn: Connection = Depends(get_conn)) -> dict[str, Any]:
+           principal: Principal = Depends(get_principal),
+           conn: Connection = Depends(get_conn)) -> dict[str, Any]:
     _require_tool(principal)
     row = _load_scenario(conn, principal, sid, lock=True)
     if row.status != "draft":
@@ -629,8 +646,9 @@ def accept(sid: int = Path(..., ge=1, le=2**31 - 1), body: AcceptIn = Body(defau
         launch = body.launch_date or today
         if launch < dt.date(1900, 1, 1):
             raise _bad("launch_date", "trước năm 1900", "before 1900")
-    sites = conn.execute(text("SELECT rank, name, kind, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM planner_scenario_site "
-                              "WHERE scenario_id = :id ORDER BY rank"), {"id": sid}).all()
+    sites = conn.execute(text("SELECT rank, name, kind, ST_X(geom) AS lon, ST_Y(geom) AS lat "
+                              "FROM planner_scenario_site WHERE scenario_id = :id ORDER BY rank"),
+                         {"id": sid}).all()
     created = []
     for s in sites:
         if body.as_ == "models":
@@ -638,32 +656,35 @@ def accept(sid: int = Path(..., ge=1, le=2**31 - 1), body: AcceptIn = Body(defau
                 INSERT INTO security_model (type_code, name, host_kind, founded_on, status, geom)
                 VALUES (:t, :n, 'village', :d, 'active', ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
                 RETURNING id, commune_id, village_id"""),
-                                  {"t": body.type_code, "n": f"{mtype.name_vi} — {s.name}"[:500], "d": founded,
-                                   "lon": s.lon, "lat": s.lat}).first()
-            conn.execute(text("UPDATE planner_scenario_site SET model_id = :m WHERE scenario_id = :id AND rank = :r"),
+                                  {"t": body.type_code, "n": f"{mtype.name_vi} — {s.name}"[:500],
+                                   "d": founded, "lon": s.lon, "lat": s.lat}).first()
+            conn.execute(text("UPDATE planner_scenario_site SET model_id = :m "
+                              "WHERE scenario_id = :id AND rank = :r"),
                          {"m": new_id.id, "id": sid, "r": s.rank})
             entity = "models"
-            after = {"type_code": body.type_code, "founded_on": founded.isoformat(), "lon": s.lon, "lat": s.lat,
-                     "scenario": sid, "rank": s.rank}
+            after = {"type_code": body.type_code, "founded_on": founded.isoformat(), "lon": s.lon,
+                     "lat": s.lat, "scenario": sid, "rank": s.rank}
         else:
             new_id = conn.execute(text("""
                 INSERT INTO launch_point (name, theme, launch_date, status, created_by, geom)
                 VALUES (:n, :theme, :d, 'planned', :by, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
                 RETURNING id, commune_id, village_id"""),
-                                  {"n": f"Điểm phát động {s.rank}: {s.name}"[:500], "theme": body.theme, "d": launch,
-                                   "by": principal.username, "lon": s.lon, "lat": s.lat}).first()
+                                  {"n": f"Điểm phát động {s.rank}: {s.name}"[:500], "theme": body.theme,
+                                   "d": launch, "by": principal.username, "lon": s.lon, "lat": s.lat}).first()
             conn.execute(text("UPDATE planner_scenario_site SET launch_point_id = :l "
-                              "WHERE scenario_id = :id AND rank = :r"), {"l": new_id.id, "id": sid, "r": s.rank})
+                              "WHERE scenario_id = :id AND rank = :r"),
+                         {"l": new_id.id, "id": sid, "r": s.rank})
             entity = "launch_points"
-            after = {"theme": body.theme, "launch_date": launch.isoformat(), "status": "planned", "lon": s.lon,
-                     "lat": s.lat, "scenario": sid, "rank": s.rank}
+            after = {"theme": body.theme, "launch_date": launch.isoformat(), "status": "planned",
+                     "lon": s.lon, "lat": s.lat, "scenario": sid, "rank": s.rank}
         if new_id.commune_id is None:
-            raise _bad("scenario_id", f"điểm {s.rank} không nằm trong xã nào", f"site {s.rank} lies in no commune")
+            raise _bad("scenario_id", f"điểm {s.rank} không nằm trong xã nào",
+                       f"site {s.rank} lies in no commune")
         record(conn, principal, "create", entity, new_id.id, after=after)
         created.append({"rank": s.rank, "id": new_id.id, "commune_id": new_id.commune_id,
                         "village_id": new_id.village_id})
-    conn.execute(text("""UPDATE planner_scenario SET status = 'accepted', accepted_by = :by, accepted_at = now(),
-                         accepted_as = :as_, version = version + 1 WHERE id = :id"""),
+    conn.execute(text("""UPDATE planner_scenario SET status = 'accepted', accepted_by = :by,
+                         accepted_at = now(), accepted_as = :as_, version = version + 1 WHERE id = :id"""),
                  {"by": principal.username, "as_": body.as_, "id": sid})
     record(conn, principal, "accept", "planner_scenarios", sid, before={"status": "draft"},
            after={"status": "accepted", "as": body.as_, "created": created})
@@ -681,8 +702,8 @@ def archive(sid: int = Path(..., ge=1, le=2**31 - 1), principal: Principal = Dep
     if row.status != "draft":
         raise Problem(409, f"Kịch bản đang ở trạng thái '{row.status}'", f"The scenario is '{row.status}'",
                       [field_error("scenario_id", "không còn là bản nháp", "is not a draft")])
-    conn.execute(text("UPDATE planner_scenario SET status = 'archived', version = version + 1 WHERE id = :id"),
-                 {"id": sid})
+    conn.execute(text("UPDATE planner_scenario SET status = 'archived', version = version + 1 "
+                      "WHERE id = :id"), {"id": sid})
     record(conn, principal, "archive", "planner_scenarios", sid, before={"status": "draft"},
            after={"status": "archived"})
     conn.commit()
@@ -691,10 +712,12 @@ def archive(sid: int = Path(..., ge=1, le=2**31 - 1), principal: Principal = Dep
 
 @router.get("/options", responses=_responses(401),
             summary="Danh mục cho công cụ / model types with their reach, candidate kinds")
-def options(principal: Principal = Depends(get_principal), conn: Connection = Depends(get_conn)) -> dict[str, Any]:
+def options(principal: Principal = Depends(get_principal),
+            conn: Connection = Depends(get_conn)) -> dict[str, Any]:
     from geo.reach import DEFAULT_RADIUS_M
 
-    types = conn.execute(text("SELECT code, name_vi, name_en, reach_m FROM model_type ORDER BY code")).mappings().all()
+    types = conn.execute(text("SELECT code, name_vi, name_en, reach_m FROM model_type "
+                              "ORDER BY code")).mappings().all()
     return {"tool": principal.role in TOOL_ROLES, "default_radius_m": DEFAULT_RADIUS_M,
             "max_radius_m": gpl.MAX_RADIUS_M, "model_types": [dict(t) for t in types],
             "candidate_kinds": list(pin.CANDIDATE_KINDS), "exact_counts": principal.sees_points,

@@ -136,8 +136,9 @@ def before_after(bind: Bind, on: date, radius_m: float, villages: pd.DataFrame, 
     ixy = inst[["x", "y"]].to_numpy(dtype=float) if len(inst) else np.empty((0, 2))
     i_before = cv.covered_by(ixy, models_xy, r) if len(models_xy) else np.zeros(len(ixy), dtype=bool)
     i_new = cv.covered_by(ixy, site_xy, r) if len(site_xy) else np.zeros(len(ixy), dtype=bool)
-    d_before = cv.covered_by(demand_xy, fixed_xy, r) if len(fixed_xy) else np.zeros(len(demand_xy), dtype=bool)
-    d_new = cv.covered_by(demand_xy, site_xy, r) if len(site_xy) else np.zeros(len(demand_xy), dtype=bool)
+    none = np.zeros(len(demand_xy), dtype=bool)
+    d_before = cv.covered_by(demand_xy, fixed_xy, r) if len(fixed_xy) else none
+    d_new = cv.covered_by(demand_xy, site_xy, r) if len(site_xy) else none
     hosting_before = villages["models"].to_numpy() > 0
     hosts = host_villages(bind, on, site_lon, site_lat)
     hosting_after = hosting_before | villages["id"].isin([h for h in hosts if h is not None]).to_numpy()

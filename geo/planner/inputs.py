@@ -353,7 +353,7 @@ def candidates(bind: Bind, on: date, scope: Scope, req: CandidateRequest) -> pd.
             "WHERE ST_Covers(ST_SetSRID(ST_GeomFromGeoJSON(e.gj), 4326), a.pt))") if req.exclusions else ""
     df = frame(bind, f"""
     WITH area AS MATERIALIZED ({scope.area_sql()}),
-    a AS ({' UNION ALL '.join(parts)})
+    a(o, kind, ref_id, name, pt) AS ({' UNION ALL '.join(parts)})
     SELECT DISTINCT ON (ST_X(a.pt), ST_Y(a.pt)) a.kind, a.ref_id, a.name,
            ST_X(a.pt) AS lon, ST_Y(a.pt) AS lat,
            ST_X(ST_Transform(a.pt, {METRIC_SRID})) AS x, ST_Y(ST_Transform(a.pt, {METRIC_SRID})) AS y, a.o

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import text
 
 from antt.crs import METRIC_SRID
 from geo._db import Bind, connect
@@ -78,7 +79,8 @@ class PlanRequest:
             raise PlanError("radius_m", f"phải > 0 và <= {MAX_RADIUS_M:.0f} m",
                             f"must be > 0 and <= {MAX_RADIUS_M:.0f} m")
         if self.demand not in ("villages", "hexagons"):
-            raise PlanError("demand", "phải là 'villages' hoặc 'hexagons'", "must be 'villages' or 'hexagons'")
+            raise PlanError("demand", "phải là 'villages' hoặc 'hexagons'",
+                            "must be 'villages' or 'hexagons'")
 
     def input_key(self) -> str:
         """Digest of everything the inputs depend on (not p, the solver or its limits)."""
@@ -154,10 +156,10 @@ def _build(bind: Bind, req: PlanRequest, progress: Progress) -> Context:
     t0 = time.perf_counter()
     if req.model_type is not None:
         with connect(bind) as conn:
-            from sqlalchemy import text
-
-            if conn.execute(text("SELECT 1 FROM model_type WHERE code = :c"), {"c": req.model_type}).first() is None:
-                raise PlanError("model_type", "không có trong danh mục", f"unknown model type {req.model_type!r}")
+            known = conn.execute(text("SELECT 1 FROM model_type WHERE code = :c"),
+                                 {"c": req.model_type}).first()
+        if known is None:
+            raise PlanError("model_type", "không có trong danh mục", f"unknown model type {req.model_type!r}")
     radius = req.radius_m if req.radius_m is not None else pin.default_radius(bind, req.model_type)
     progress(0.05, "Thôn trong phạm vi / villages in scope")
     villages = pin.villages(bind, req.on, req.scope, req.period, req.min_count)
@@ -252,11 +254,12 @@ def _result(bind: Bind, ctx: Context, sites: list[dict[str, Any]], solution: cv.
     figs.pop("village_share_after")
     v = ctx.villages
     uncovered = [{"id": int(x.id), "code": x.code, "name": x.name, "commune_code": x.commune_code,
-                  "population": None if pd.isna(x.population) else int(x.population), "weight": float(x.weight)}
-                 for x in v[~within_after].itertuples()]
+                  "population": None if pd.isna(x.population) else int(x.population),
+                  "weight": float(x.weight)} for x in v[~within_after].itertuples()]
     d = ctx.demand
     r = ctx.radius_m
-    d_before = cv.covered_by(ctx.demand_xy, ctx.fixed_xy, r) if len(ctx.fixed) else np.zeros(len(d), dtype=bool)
+    d_before = cv.covered_by(ctx.demand_xy, ctx.fixed_xy, r) if len(ctx.fixed) else \
+        np.zeros(len(d), dtype=bool)
     d_after = d_before | (cv.covered_by(ctx.demand_xy, site_xy, r) if len(site_xy) else False)
     units = _units(ctx, d_before, d_after)
     reach_xy = np.vstack([ctx.fixed_xy, ctx.candidates[["x", "y"]].to_numpy(dtype=float).reshape(-1, 2)])
@@ -287,8 +290,10 @@ def _result(bind: Bind, ctx: Context, sites: list[dict[str, Any]], solution: cv.
 
 def _units(ctx: Context, before: np.ndarray, after: np.ndarray) -> list[dict[str, Any]]:
     d = ctx.demand
-    cols = ["population", "households", "incidents", "incidents_suppressed", "institutions_unsafe", "no_model"]
-    keys = ["id", "code", "name", "commune_code"] if ctx.request.demand == "villages" else ["i", "j", "village_id"]
+    cols = ["population", "households", "incidents", "incidents_suppressed", "institutions_unsafe",
+            "no_model"]
+    keys = ["id", "code", "name", "commune_code"] if ctx.request.demand == "villages" else \
+        ["i", "j", "village_id"]
     recs = []
     for k, row in enumerate(d[keys + cols + ["weight", "lon", "lat"]].itertuples(index=False)):
         rec = dict(zip(keys + cols + ["weight", "lon", "lat"], row, strict=True))
@@ -322,21 +327,22 @@ def suggest(bind: Bind, req: PlanRequest, progress: Progress | None = None,
     a = cv.coverage_matrix(ctx.demand_xy, cands[["x", "y"]].to_numpy(dtype=float), ctx.radius_m)
     fixed = cv.covered_by(ctx.demand_xy, ctx.fixed_xy, ctx.radius_m) if len(ctx.fixed) else None
     if req.problem == "mclp":
-        sol = cv.mclp_matrix(a, ctx.weight, req.p, fixed, solver=req.solver, time_limit=req.time_limit, gap=req.gap)
+        sol = cv.mclp_matrix(a, ctx.weight, req.p, fixed, solver=req.solver, time_limit=req.time_limit,
+                             gap=req.gap)
     else:
         sol = cv.lscp_matrix(a, ctx.weight, req.share, fixed, solver=req.solver, time_limit=req.time_limit)
         if sol.status == "infeasible":
             unreachable = _unreachable_villages(ctx, sol.unreachable)
-            raise PlanError("share", "không bộ địa điểm ứng viên nào đạt được mục tiêu; các thôn không thể với tới "
-                            "được liệt kê", "no set of candidate sites reaches the target; the villages no "
-                            "candidate can reach are listed", unreachable_villages=unreachable,
+            raise PlanError("share", "không bộ địa điểm ứng viên nào đạt được mục tiêu; các thôn không "
+                            "thể với tới được liệt kê", "no set of candidate sites reaches the target; the "
+                            "villages no candidate can reach are listed", unreachable_villages=unreachable,
                             unreachable_units=int(len(sol.unreachable)),
                             reachable_share=float(1 - ctx.weight[sol.unreachable].sum() / ctx.weight.sum()))
     progress(0.85, "Số liệu trước/sau / before and after figures")
     chosen = cands.iloc[sol.sites]
     site_xy = chosen[["x", "y"]].to_numpy(dtype=float)
-    info = [{"kind": c.kind, "ref_id": int(c.ref_id), "name": c.name, "lon": float(c.lon), "lat": float(c.lat)}
-            for c in chosen.itertuples()]
+    info = [{"kind": c.kind, "ref_id": int(c.ref_id), "name": c.name, "lon": float(c.lon),
+             "lat": float(c.lat)} for c in chosen.itertuples()]
     out = _result(bind, ctx, info, sol, site_xy)
     progress(1.0, "Xong / done")
     return out
