@@ -7,9 +7,10 @@ metres). Incidents leave SQL only as counts per village or hexagon, never as poi
 
 - **Demand**: villages valid on the date (their ``ST_PointOnSurface``, the point a village is
   reached at) or hexagons of a grid over the scope (side ``cell_m``, 250 m by default; the
-  grid of ``geo.grid``). A hexagon's population and households are its village's spread
-  evenly over the hexagons whose centres lie in that village (a village holding no centre
-  gives all to the hexagon holding its point), so totals are kept exactly.
+  grid of ``geo.grid``). A hexagon's population, households and no-model flag are its
+  village's spread evenly over the hexagons whose centres lie in that village (a village
+  holding no centre gives all to the hexagon holding its point), so totals are kept exactly
+  and a formula weighs a scope the same with either demand.
 - **Weight** (``WeightFormula``): population x a + households x b + incidents in the period x c
   + institutions not "An toàn về ANTT" in the year x d + (no active model in the village) x e.
   For roles that see aggregates only, a unit's incident count under ``min_count`` (3) counts
@@ -196,9 +197,9 @@ def hexagons(bind: Bind, on: date, scope: Scope, cell_m: float = 250.0,
              period: IncidentFilter | None = None, min_count: int | None = None,
              village_frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per hexagon of side ``cell_m`` touching the scope: i, j, x, y, lon, lat,
-    village_id (the village holding its centre, or None), population, households (see the
-    module docstring), incidents (binned in SQL; suppressed like ``villages``),
-    institutions_unsafe, no_model (its village hosts no active model)."""
+    village_id (the village holding its centre, or None), population, households and no_model
+    (its village's, spread evenly over the village's hexagons: see the module docstring),
+    incidents (binned in SQL; suppressed like ``villages``), institutions_unsafe."""
     if not (cell_m > 0):
         raise ValueError("cell_m must be > 0")
     vf = village_frame if village_frame is not None else villages(bind, on, scope, period, min_count)
@@ -233,21 +234,19 @@ def hexagons(bind: Bind, on: date, scope: Scope, cell_m: float = 250.0,
                         on=["i", "j"], how="left")
     village_of = cells.pop("village_id").fillna(-1).to_numpy(dtype=np.int64)
     cells["village_id"] = pd.Series(village_of, dtype="Int64").mask(village_of < 0)
-    # spread each village's population and households over its hexagons, keeping totals
+    # spread each village's population, households and no-model flag over its hexagons, keeping
+    # totals (a village holding no centre gives all to the hexagon holding its point)
     tree = cKDTree(cells[["x", "y"]].to_numpy())
-    pop = np.zeros(len(cells))
-    hh = np.zeros(len(cells))
-    vf_idx = vf.set_index("id")
+    spread = np.zeros((len(cells), 3))
     counts = pd.Series(village_of[village_of >= 0]).value_counts()
-    for vid, row in vf_idx.iterrows():
+    for row in vf.itertuples():
+        vid = int(row.id)
         share = np.flatnonzero(village_of == vid) if vid in counts.index else \
-            np.array([tree.query([row["x"], row["y"]])[1]])
-        n = len(share)
-        pop[share] += float(row["population"] or 0) / n
-        hh[share] += float(row["households"] or 0) / n
-    cells["population"], cells["households"] = pop, hh
-    no_model = vf_idx["no_model"].to_dict()
-    cells["no_model"] = [int(no_model.get(int(v), 0)) if v >= 0 else 0 for v in village_of]
+            np.array([tree.query([row.x, row.y])[1]])
+        values = np.array([0 if pd.isna(row.population) else float(row.population),
+                           0 if pd.isna(row.households) else float(row.households), float(row.no_model)])
+        spread[share] += values / len(share)
+    cells["population"], cells["households"], cells["no_model"] = spread[:, 0], spread[:, 1], spread[:, 2]
     # incidents binned to hexagons in SQL: counts only leave the database
     where, params = (period or IncidentFilter()).sql("i")
     hi, hj = hex_index_sql("p.x", "p.y")
