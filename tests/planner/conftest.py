@@ -105,6 +105,19 @@ def _build(url: str) -> None:
     eng.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """Accounts are made per test; argon2's production cost would dominate (as in tests/demo)."""
+    from argon2 import PasswordHasher
+
+    from antt import accounts
+
+    saved = accounts._hasher
+    accounts._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    accounts._hasher = saved
+
+
 @pytest.fixture(scope="session")
 def planner_template(pg_admin_url: str, haiphong_template: str) -> str:
     return build_template(pg_admin_url, "tmpl_planner", _build, base=haiphong_template)
