@@ -19,6 +19,7 @@ skips part 3, ``=spopt`` skips spopt).
 from __future__ import annotations
 
 import os
+import statistics
 import time
 import warnings
 
@@ -121,10 +122,95 @@ def optimiser_part(skip_spopt: bool) -> None:
           f"sites, lower bound {sol.bound:.0f}, gap {sol.gap:.2%}")
 
 
+def _round_trip(client, body: dict) -> tuple[float, dict]:
+    """POST a suggestion and, for a 202, poll the job until its result: wall time and result."""
+    t = time.perf_counter()
+    r = client.post("/planner/suggest", json=body)
+    if r.status_code == 202:
+        job = r.json()["id"]
+        while True:
+            time.sleep(0.05)
+            st = client.get(f"/jobs/{job}").json()
+            if st["status"] in ("done", "failed", "cancelled"):
+                break
+        if st["status"] != "done":
+            raise RuntimeError(f"job {st['status']}: {st.get('error')}")
+        r = client.get(f"/jobs/{job}/result")
+    r.raise_for_status()
+    return time.perf_counter() - t, r.json()
+
+
+def api_part() -> None:
+    """Hải Phòng + demo in a throwaway cluster (or ANTT_BENCH_DATABASE_URL), the API under
+    uvicorn on loopback, a planner account: suggestion round trips and evaluate latency."""
+    import httpx
+
+    from bench.bench_tiles import bench_database, free_port, our_server, pct, token_for
+
+    print("\n3. Hải Phòng demo through the API (uvicorn, one worker, loopback)")
+    with bench_database(incidents=10_000) as url:
+        headers = {"Authorization": f"Bearer {token_for(url, 'planner')}"}
+        port = free_port()
+        with our_server(url, port), httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers,
+                                                 timeout=300) as client:
+            base = {"date": "2026-10-31", "radius_m": 500, "weights": {"population": 1, "incidents": 20,
+                                                                       "no_model": 2000},
+                    "candidates": {"kinds": ["villages", "institutions", "launch_points"]}}
+            province = {"scope": {"province": "31"}}
+            cases = [("province, villages, p=10, as a job (cold inputs)", {**province, "p": 10}),
+                     ("the same again (inputs reused)", {**province, "p": 10}),
+                     ("province, villages, p=10, direct", {**province, "p": 10, "run": "direct"}),
+                     ("province, p=40", {**province, "p": 40}),
+                     ("province, LSCP 95 % of weight", {**province, "problem": "lscp", "share": 0.95}),
+                     ("province, 250 m hexagons, p=20 (job)", {**province, "p": 20, "demand": "hexagons"}),
+                     ("one commune (10507), p=3, direct",
+                      {"scope": {"commune": "10507"}, "p": 3, "radius_m": 300})]
+            results = {}
+            for label, extra in cases:
+                took, out = _round_trip(client, {**base, **extra})
+                sol = out["solver"]
+                results[label] = out
+                print(f"  {label}: {took:.2f} s round trip; {out['inputs']['demand_units']:,} demand units, "
+                      f"{out['inputs']['candidates']:,} candidates; solver {sol['solver']} {sol['status']} "
+                      f"gap {sol['gap']:.3%} in {sol['time_s']:.2f} s; {sol['objective']:,.0f} "
+                      f"({'weight' if sol['problem'] == 'mclp' else 'sites'})")
+            out = results["province, villages, p=10, as a job (cold inputs)"]
+            sites = [{"lon": f["geometry"]["coordinates"][0], "lat": f["geometry"]["coordinates"][1]}
+                     for f in out["features"]]
+            body = {**base, "scope": {"province": "31"}, "p": 10}
+            rng = np.random.default_rng(1)
+            times = []
+            for _ in range(40):
+                moved = [dict(s) for s in sites]
+                k = int(rng.integers(0, len(moved)))
+                moved[k]["lon"] += float(rng.normal(0, 0.004))
+                moved[k]["lat"] += float(rng.normal(0, 0.004))
+                t = time.perf_counter()
+                r = client.post("/planner/evaluate", json={**body, "sites": moved})
+                times.append(time.perf_counter() - t)
+                r.raise_for_status()
+            print(f"  evaluate (province, 10 sites, one moved ~400 m): p50 "
+                  f"{statistics.median(times) * 1e3:.0f} ms, p95 {pct(times, 0.95) * 1e3:.0f} ms, "
+                  f"max {max(times) * 1e3:.0f} ms over {len(times)} calls")
+            commune = results["one commune (10507), p=3, direct"]
+            csites = [{"lon": f["geometry"]["coordinates"][0] + 0.002, "lat": f["geometry"]["coordinates"][1]}
+                      for f in commune["features"]]
+            cbody = {**base, "scope": {"commune": "10507"}, "p": 3, "radius_m": 300}
+            ctimes = []
+            for _ in range(40):
+                t = time.perf_counter()
+                client.post("/planner/evaluate", json={**cbody, "sites": csites}).raise_for_status()
+                ctimes.append(time.perf_counter() - t)
+            print(f"  evaluate (one commune, 3 sites): p50 {statistics.median(ctimes) * 1e3:.0f} ms, "
+                  f"p95 {pct(ctimes, 0.95) * 1e3:.0f} ms")
+
+
 def main() -> None:
     skip = set(os.environ.get("ANTT_BENCH_PLANNER_SKIP", "").split(","))
     print(f"load average at start: {os.getloadavg()}")
     optimiser_part("spopt" in skip)
+    if "api" not in skip:
+        api_part()
     print(f"\nload average at end: {os.getloadavg()}")
 
 

@@ -141,7 +141,9 @@ def test_time_limit_status_is_read_from_highs():
     assert cold.status == "time_limit" and not cold.has_solution and cold.cols == []
     # the public answer under a tight limit still has sites, a finite bound and a gap
     sol = cv.mclp(demand, weight, cands, 900.0, 40, solver="exact", time_limit=0.3)
-    assert sol.status in ("time_limit", "optimal") and len(sol.sites) == 40
+    # on a busy machine the heuristic may use the whole limit: HiGHS is then never started
+    assert sol.status in ("time_limit", "optimal", "feasible") and len(sol.sites) == 40
+    assert (sol.solver == "highs") == ("milp" in sol.phases)
     assert np.isfinite(sol.bound) and sol.bound >= sol.objective and 0 <= sol.gap < 1
 
 
