@@ -4,10 +4,9 @@ follow), save and accept it; a committee account then sees the accepted plan, no
 from __future__ import annotations
 
 from sqlalchemy import text
+from test_page import READY, _open  # tests/web is on sys.path (no package)
 
 from antt.db import make_engine
-
-from test_page import READY, _open  # tests/web is on sys.path (no package)
 
 
 def _commune(demo_url: str) -> str:
