@@ -86,3 +86,32 @@ def codes(handmade_url: str) -> dict[str, str]:
     eng.dispose()
     return {"commune_a": a, "commune_b": b, "village_1": f"{a}-01", "village_2": f"{a}-02",
             "province": prov}
+
+
+# The Hải Phòng demo template of tests/demo/conftest.py (shared: same name, built once).
+def _load_demo_fixtures():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_conftest_for_targets",
+                                                  Path(__file__).parent.parent / "demo" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_demo = _load_demo_fixtures()
+demo_haiphong_template = _demo.demo_haiphong_template
+cheap_password_hashes = _demo.cheap_password_hashes
+DEMO_UNTIL = _demo.UNTIL
+
+
+@pytest.fixture
+def demo_url(clone_db, demo_haiphong_template: str) -> str:
+    return clone_db(demo_haiphong_template)
+
+
+@pytest.fixture
+def demo_engine(demo_url: str) -> Iterator[Engine]:
+    eng = make_engine(demo_url)
+    yield eng
+    eng.dispose()
