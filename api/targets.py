@@ -187,7 +187,7 @@ def _plan_thresholds(conn: Connection, level: str, code: str, year: int) -> dict
         {"l": level, "c": code, "y": year})}
 
 
-def _better_or_equal(direction: str, new: float, base: float) -> bool:
+def better_or_equal(direction: str, new: float, base: float) -> bool:
     return new >= base if direction in ("ge", "gt") else new <= base
 
 
@@ -254,7 +254,7 @@ def put_plan(body: PlanIn, level: PlanLevel, code: UnitCode,
             errors.append(field_error(f"targets.{tcode}", "tỷ lệ không quá 100",
                                       "a percentage is at most 100"))
         base = prov.get(tcode, d.default_threshold)
-        lowered = not _better_or_equal(d.direction, value, base)
+        lowered = not better_or_equal(d.direction, value, base)
         if level == "commune" and (d.builtin or tcode in prov) and lowered:
             word_vi, word_en = ("thấp hơn", "below") if d.direction in ("ge", "gt") else ("cao hơn", "above")
             errors.append(field_error(

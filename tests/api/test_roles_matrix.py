@@ -117,6 +117,16 @@ def matrix(c1: str, lonlat: list[float]) -> dict[tuple[str, str], tuple[str, dic
             ("/reviews/1/confirm", {}, _only(AUTH_200, DECIDE_ROLES, 404)),
         ("POST", "/reviews/{review_id}/items/{item_id}/replicas"):
             ("/reviews/1/items/1/replicas", {"json": {}}, _only(AUTH_200, PLAN_ROLES, 422)),
+        ("GET", "/events"): ("/events", {}, AUTH_200),
+        ("POST", "/events"): ("/events", {"json": {}}, _only(AUTH_200, PLAN_ROLES, 422)),
+        ("GET", "/events/{event_id}"): ("/events/1", {}, {**dict.fromkeys(ROLES, 404), "anon": 401}),
+        ("PUT", "/events/{event_id}"): ("/events/1", {"json": {}}, _only(AUTH_200, PLAN_ROLES, 422)),
+        ("DELETE", "/events/{event_id}"): ("/events/1", {}, _only(AUTH_200, PLAN_ROLES, 428)),
+        ("POST", "/events/import"): ("/events/import", {}, _only(AUTH_200, PLAN_ROLES, 422)),
+        ("GET", "/templates/{commune}/{year}.xlsx"): (f"/templates/{c1}/2026.xlsx", {},
+                                                      _only(AUTH_200, PLAN_ROLES, 200)),
+        ("POST", "/templates/{commune}/{year}"):
+            (f"/templates/{c1}/2026", {}, _only(AUTH_200, PLAN_ROLES, 422)),
     }
     # Someone else's (here: nobody's) job does not exist for the caller: 404, never 403.
     no_job = f"/jobs/{NO_JOB}"
