@@ -25,6 +25,10 @@ ROUTERS = (
     "api.audit",
     "api.exports",
     "api.planner",
+    "api.targets",
+    "api.reviews",
+    "api.events",
+    "api.templates",
     "api.jobs",
     "api.web",  # the map page at / and its static assets: last, it owns the root path
 )

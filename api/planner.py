@@ -665,12 +665,14 @@ def accept(sid: int = Path(..., ge=1, le=2**31 - 1), body: AcceptIn = Body(defau
             after = {"type_code": body.type_code, "founded_on": founded.isoformat(), "lon": s.lon,
                      "lat": s.lat, "scenario": sid, "rank": s.rank}
         else:
+            # a plan made for one model type carries it (launch_point.model_type_code, 0009)
             new_id = conn.execute(text("""
-                INSERT INTO launch_point (name, theme, launch_date, status, created_by, geom)
-                VALUES (:n, :theme, :d, 'planned', :by, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+                INSERT INTO launch_point (name, theme, launch_date, status, created_by, model_type_code, geom)
+                VALUES (:n, :theme, :d, 'planned', :by, :mtype, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
                 RETURNING id, commune_id, village_id"""),
                                   {"n": f"Điểm phát động {s.rank}: {s.name}"[:500], "theme": body.theme,
-                                   "d": launch, "by": principal.username, "lon": s.lon, "lat": s.lat}).first()
+                                   "d": launch, "by": principal.username, "lon": s.lon, "lat": s.lat,
+                                   "mtype": row.parameters.get("model_type")}).first()
             conn.execute(text("UPDATE planner_scenario_site SET launch_point_id = :l "
                               "WHERE scenario_id = :id AND rank = :r"),
                          {"l": new_id.id, "id": sid, "r": s.rank})

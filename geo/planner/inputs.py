@@ -42,6 +42,7 @@ from geo._db import ACTIVE_SQL, Bind, connect, valid_on
 from geo._db import frame as _plain_frame
 from geo.filters import IncidentFilter
 from geo.grid import hex_cells, hex_centre_sql, hex_centres, hex_index_sql
+from geo.placement import incident_unit_sql
 from geo.reach import DEFAULT_RADIUS_M, METRES_PER_DEGREE_FLOOR
 
 CANDIDATE_KINDS = ("villages", "institutions", "launch_points", "drawn")
@@ -166,12 +167,18 @@ def villages(bind: Bind, on: date, scope: Scope, period: IncidentFilter | None =
     WITH v AS MATERIALIZED (
         SELECT v.id, v.code, COALESCE(v.full_name, v.name) AS name, c.id AS commune_id,
                c.code AS commune_code, COALESCE(c.full_name, c.name) AS commune_name,
-               c.province_code, v.population, v.households, ST_PointOnSurface(v.geom) AS pt
+               c.province_code, v.population, v.households, ST_PointOnSurface(v.geom) AS pt,
+               ST_Envelope(v.geom) AS env
         FROM admin_unit v JOIN admin_unit c ON c.id = v.parent_id
         WHERE v.level = 'village' AND {valid_on('v')} AND {scope.villages_where()}
     ),
-    inc AS (SELECT i.village_id, count(*) AS n FROM incident i
-            WHERE i.village_id IN (SELECT id FROM v) AND {where} GROUP BY i.village_id),
+    bx AS MATERIALIZED (SELECT ST_SetSRID(ST_Extent(env), 4326) AS box FROM v),
+    -- each incident in the village valid on :on that holds it (geo.placement: its stored village
+    -- while valid, else by location), so incidents written before the 2025 merger count too
+    inc AS (SELECT t.vid AS village_id, count(*) AS n FROM (
+                SELECT {incident_unit_sql('i', 'village')} AS vid FROM incident i, bx
+                WHERE i.geom && bx.box AND {where}) t
+            WHERE t.vid IN (SELECT id FROM v) GROUP BY t.vid),
     ins AS (SELECT s.village_id, count(*) AS n,
                    count(*) FILTER (WHERE NOT COALESCE(iy.antt_safe, false)) AS unsafe
             FROM institution s LEFT JOIN institution_year iy ON iy.institution_id = s.id AND iy.year = :year

@@ -145,3 +145,24 @@ def test_polygon_scope_takes_villages_by_their_point(planner_engine, psite):
     assert pin.polygon_problem(planner_engine, '{"type": "Polygon", "coordinates": [[[106, 20]]]}')
     with pytest.raises(ValueError, match="exactly one"):
         pin.Scope(province_code="31", commune_code="x")
+
+
+def test_incidents_written_before_the_merger_count_where_they_lie(planner_engine, psite):
+    """An incident still pointing at a pre-2025 village (valid until 1 July 2025) counts in the
+    village valid on the date that holds it (geo.placement), not nowhere."""
+    from sqlalchemy import text
+
+    ex, ey = psite.xy("E", 10.0, -10.0)
+    with planner_engine.begin() as conn:
+        old = conn.execute(text("""
+            INSERT INTO admin_unit (level, code, name, name_search, province_code, valid_from, valid_to, geom)
+            VALUES ('village', 'OLD-E', 'Thôn cũ', 'thon cu', '31', '2000-01-01', '2025-07-01',
+                    ST_Multi(ST_Transform(ST_Buffer(ST_SetSRID(ST_MakePoint(:x, :y), 3405), 400), 4326)))
+            RETURNING id"""), {"x": ex, "y": ey}).scalar_one()
+        conn.execute(text("""
+            INSERT INTO incident (category_code, occurred_at, village_id, commune_id, geom)
+            VALUES ('crime/theft', '2026-02-01 10:00+07', :v, :c,
+                    ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), 3405), 4326))"""),
+                     {"v": old, "c": psite.commune_id, "x": ex, "y": ey})
+    got = by_key(pin.villages(planner_engine, ON, pin.Scope(commune_code=psite.commune_code), PERIOD), psite)
+    assert got["E"].incidents == 6

@@ -260,17 +260,18 @@ def test_accept_as_launch_points(api, psite):
     h = user("planner", "province", "31")
     sites = [{"lon": lon, "lat": lat, "name": name} for (lon, lat), name in
              [(TO_LONLAT.transform(*psite.xy("N", 100, 0)), "Gần thôn N")]]
-    sc = api.post("/planner/scenarios", json={"name": "Tay", "request": body(psite), "sites": sites},
-                  headers=h).json()
+    sc = api.post("/planner/scenarios", json={"name": "Tay", "request": body(psite, model_type="to_tu_quan"),
+                                              "sites": sites}, headers=h).json()
     assert sc["solver"] is None and sc["features"][0]["properties"]["name"] == "Gần thôn N"
     r = api.post(f"/planner/scenarios/{sc['id']}/accept",
                  json={"as": "launch_points", "launch_date": "2027-01-15", "theme": "Ngày hội"}, headers=h)
     assert r.status_code == 200
     lp_id = r.json()["created"]["items"][0]["id"]
     with get_engine().connect() as conn:
-        lp = conn.execute(text("SELECT status, theme, launch_date, created_by, village_id, ST_X(geom) AS lon "
-                               "FROM launch_point WHERE id = :i"), {"i": lp_id}).one()
+        lp = conn.execute(text("SELECT status, theme, launch_date, created_by, village_id, model_type_code, "
+                               "ST_X(geom) AS lon FROM launch_point WHERE id = :i"), {"i": lp_id}).one()
     assert (lp.status, lp.theme, str(lp.launch_date)) == ("planned", "Ngày hội", "2027-01-15")
+    assert lp.model_type_code == "to_tu_quan"
     assert lp.village_id == psite.villages["N"] and lp.lon == sites[0]["lon"]
     item = api.get(f"/collections/launch_points/items/{lp_id}", headers=h)
     assert item.status_code == 200 and item.json()["properties"]["status"] == "planned"
