@@ -4,8 +4,9 @@
 (``geo.planner.covering``) and returns the chosen sites ranked by marginal gain, each with the
 villages it newly covers, and the before/after figures (``geo.planner.figures``).
 ``evaluate(bind, request, lons, lats)`` gives the same figures for sites placed by hand; it
-reuses the inputs of a recent call with the same request (``CONTEXT_TTL_S``), so dragging a
-site costs only the figures.
+reuses the inputs of a recent call with the same request (``CONTEXT_TTL_S``) while the data
+they were read from is unchanged (``DATA_VERSION_SQL``), so dragging a site costs only the
+figures.
 
 Bad requests raise ``PlanError`` naming the request field (the API answers 422 with it).
 """
@@ -127,9 +128,23 @@ _CACHE_LOCK = threading.Lock()
 _CACHE_MAX = 16
 
 
+# What the inputs read, as one cheap probe: a write to any of these tables (an accepted plan, a
+# model suspended by a review, a new institution) gives a new key, on every worker.
+DATA_VERSION_SQL = """
+SELECT concat_ws('/',
+    (SELECT count(*) || ':' || COALESCE(max(updated_at)::text, '') FROM security_model),
+    (SELECT count(*) || ':' || COALESCE(max(updated_at)::text, '') FROM institution),
+    (SELECT count(*) || ':' || COALESCE(max(updated_at)::text, '') FROM launch_point),
+    (SELECT count(*) FROM institution_year),
+    (SELECT COALESCE(max(id), 0) FROM incident),
+    (SELECT COALESCE(max(id), 0) || ':' || count(*) FROM admin_unit))"""
+
+
 def _engine_key(bind: Bind) -> str:
+    """The database and the version of the data the inputs read (see DATA_VERSION_SQL)."""
     with connect(bind) as conn:
-        return conn.engine.url.render_as_string(hide_password=True)
+        version = conn.execute(text(DATA_VERSION_SQL)).scalar_one()
+        return f"{conn.engine.url.render_as_string(hide_password=True)}#{version}"
 
 
 def build_context(bind: Bind, req: PlanRequest, progress: Progress | None = None,

@@ -12,6 +12,7 @@ import datetime as dt
 import numpy as np
 import pytest
 from pyproj import Transformer
+from sqlalchemy import text
 
 from geo.filters import IncidentFilter
 from geo.planner import inputs as pin
@@ -161,3 +162,11 @@ def test_inputs_are_reused_within_the_ttl(planner_engine, psite):
     assert ctx is not gpl.build_context(planner_engine, request(psite, p=2), use_cache=False)
     assert gpl.build_context(planner_engine, request(psite, radius_m=700.0)).radius_m == 700.0
     assert np.isclose(ctx.weight.sum(), 11000.0)
+    # a model founded meanwhile (any worker, any path) gives new inputs: N's no-model bonus goes
+    lon, lat = TO_LONLAT.transform(*psite.xy("N"))
+    with planner_engine.begin() as conn:
+        conn.execute(text("INSERT INTO security_model (type_code, name, founded_on, geom) VALUES "
+                          "('to_tu_quan', 'new', '2026-01-01', ST_SetSRID(ST_MakePoint(:x, :y), 4326))"),
+                     {"x": lon, "y": lat})
+    fresh = gpl.build_context(planner_engine, request(psite, p=2))
+    assert fresh is not ctx and np.isclose(fresh.weight.sum(), 10000.0)
