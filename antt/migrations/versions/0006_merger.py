@@ -109,7 +109,7 @@ END $$;
 # every commune and village, then the best unit per incident and column with unit_at's order.
 REFRESH = """
 CREATE FUNCTION refresh_incident_places(unit_ids integer[], boxes geometry[]) RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET jit = off AS $$
 DECLARE
     n bigint;
 BEGIN
@@ -130,12 +130,17 @@ BEGIN
               OR i.commune_now_id = ANY(unit_ids) OR i.village_now_id = ANY(unit_ids))
     ),
     hits AS MATERIALIZED (
-        SELECT c.id, u.id AS uid, u.level, u.code, u.valid_to IS NULL AS is_now,
-               u.valid_from <= c.d AND (u.valid_to IS NULL OR c.d < u.valid_to) AS is_era,
-               ST_Contains(pt.geom, c.geom) AS inside
-        FROM cand c
-        JOIN admin_unit_part pt ON ST_Intersects(pt.geom, c.geom)
-        JOIN admin_unit u ON u.id = pt.unit_id AND u.level IN ('commune', 'village')
+        SELECT x.id, x.uid, x.level, x.code, x.valid_to IS NULL AS is_now,
+               x.valid_from <= x.d AND (x.valid_to IS NULL OR x.d < x.valid_to) AS is_era,
+               ST_Contains(x.g, x.p) AS inside
+        -- OFFSET 0: the point-in-polygon test runs after the level filter, not on the parts
+        -- of provinces and districts too (~40 % fewer tests)
+        FROM (SELECT c.id, c.geom AS p, c.d, pt.geom AS g, u.id AS uid, u.level, u.code,
+                     u.valid_from, u.valid_to
+              FROM cand c JOIN admin_unit_part pt ON pt.geom && c.geom
+              JOIN admin_unit u ON u.id = pt.unit_id AND u.level IN ('commune', 'village')
+              OFFSET 0) x
+        WHERE ST_Intersects(x.g, x.p)
     ),
     ce AS (SELECT DISTINCT ON (id) id, uid FROM hits WHERE level = 'commune' AND is_era
            ORDER BY id, inside DESC, code),
