@@ -234,6 +234,23 @@ def test_count_layers_agree(merged):
         assert got == expected, layer
 
 
+def test_a_province_account_sees_the_incidents_from_before_the_merger(merged):
+    """Scope by today's commune holding the incident (else the commune of its date): a
+    province-95 account gets all 9 incidents, though I1-I3 were recorded in province 94's
+    communes and I4, I5 in none."""
+    from layers.catalogue import CATALOGUE
+    from layers.sql import LayerQuery, count_query
+
+    class Police:
+        role, scope_level, scope_code = "police", "province", "95"
+
+    for layer in ("incidents", "incident_hexagons"):
+        sql, params = count_query(LayerQuery(CATALOGUE[layer], Police(), today=ON, cell_m=250))
+        with merged.connect() as conn:
+            n = conn.execute(text(sql), params).scalar_one()
+        assert n == (9 if layer == "incidents" else 6), layer  # 6 hexagons hold the 9 points
+
+
 def test_the_old_map_counts_by_location_too(merged):
     """Asked on 30 June 2025 (the old map), incidents of both sides count in the old commune
     holding them: OA I1 J1, OB I2 I3 J2; I4, I5, J3, J4 lie in no old commune."""
