@@ -234,6 +234,22 @@ def test_count_layers_agree(merged):
         assert got == expected, layer
 
 
+def test_the_report_map_counts_agree(merged):
+    """The offline report map (web/report.py) colours communes and villages by the same counts."""
+    from web.report import UNITS_SQL
+
+    with merged.connect() as conn:
+        ids = dict(conn.execute(text("SELECT code, id FROM admin_unit WHERE code IN ('95', '95001')")).all())
+        got = {}
+        for level, area in (("commune", "95"), ("village", "95001")):
+            rows = conn.execute(text(UNITS_SQL), {
+                "child_level": level, "area_id": ids[area], "area_code": area, "on": ON,
+                "start": dt.datetime(2024, 7, 1, tzinfo=dt.UTC), "end_excl": dt.datetime(2026, 7, 1, tzinfo=dt.UTC),
+                "tolerance_m": 10.0}).mappings().all()
+            got |= {r["code"]: r["incidents"] for r in rows}
+    assert got == {"95001": 6, "95002": 3, "95001V1": 4, "95001V2": 2}
+
+
 def test_a_province_account_sees_the_incidents_from_before_the_merger(merged):
     """Scope by today's commune holding the incident (else the commune of its date): a
     province-95 account gets all 9 incidents, though I1-I3 were recorded in province 94's
