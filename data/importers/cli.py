@@ -52,32 +52,58 @@ def progress_bar():
         yield tick
 
 
+def _m2(v: float | None) -> str:
+    return "" if v is None else f"{v:,.0f}"
+
+
 def show(report: ImportReport, report_path: Path | None) -> None:
-    """Print the report (every error, every repair) and exit non-zero on errors."""
+    """Print the report (every error, every repair, unused columns) and exit 1 on errors."""
     if report_path:
         report.write_json(report_path)
     if report.repairs:
         t = Table(title=f"Đã sửa hình học / geometry repaired ({len(report.repairs)})")
+        with_file = any(r.file for r in report.repairs)
+        if with_file:
+            t.add_column("Tệp / file")
         t.add_column("Dòng / row", justify="right")
-        t.add_column("Đã làm / what was done")
+        t.add_column("Mã / code")
+        t.add_column("Đã làm / what was done", overflow="fold")
+        for col in ("m² trước / before", "m² sau / after", "thay đổi / change"):
+            t.add_column(col, justify="right")
         for r in report.repairs:
-            t.add_row(str(r.row), r.what)
+            t.add_row(*([r.file or ""] if with_file else []), str(r.row), r.code or "", r.what,
+                      _m2(r.area_before_m2), _m2(r.area_after_m2), _m2(r.area_change_m2))
         console.print(t)
     for note in report.notes:
         console.print(f"[dim]{note}[/dim]")
+    if report.unused_columns:
+        console.print("Cột không dùng (không nhập) / columns not used (not imported): "
+                      + ", ".join(report.unused_columns))
     if report.errors:
         t = Table(title=f"Lỗi / errors ({len(report.errors)}) — không ghi gì / nothing written")
-        for col in ("Dòng / row", "Trường / field", "Lý do", "Reason", "Giá trị / value"):
+        with_file = any(e.file for e in report.errors)
+        with_code = any(e.code for e in report.errors)
+        cols = (["Tệp / file"] if with_file else []) + ["Dòng / row"] + (
+            ["Mã / code"] if with_code else []) + ["Trường / field", "Lý do", "Reason",
+                                                   "Giá trị / value"]
+        for col in cols:
             t.add_column(col, overflow="fold")
         for e in report.sorted_errors():
-            t.add_row("tệp / file" if e.row is None else str(e.row), e.field, e.reason_vi,
-                      e.reason_en, e.value or "")
+            cells = ([e.file or ""] if with_file else []) + [
+                "tệp / file" if e.row is None else str(e.row)] + (
+                [e.code or ""] if with_code else []) + [e.field, e.reason_vi, e.reason_en,
+                                                        e.value or ""]
+            t.add_row(*cells)
         console.print(t)
         raise typer.Exit(1)
     verb = "kiểm tra xong, không ghi / dry run, nothing written" if report.dry_run else "đã ghi / written"
+    repaired = ""
+    if report.repairs:
+        repaired = (f"; sửa hình học / geometry repaired: {len(report.repairs)} (diện tích thay "
+                    f"đổi / area changed {report.area_changed_m2():,.0f} m²)")
     console.print(f"[green]{report.kind}: {report.rows} dòng / rows; thêm / inserted "
                   f"{report.inserted}, cập nhật / updated {report.updated}, không đổi / unchanged "
-                  f"{report.unchanged} — {verb}[/green]")
+                  f"{report.unchanged}{repaired} — {verb}[/green]")
 
 
 def warm_coverage(db: str | None) -> None:
@@ -98,6 +124,16 @@ def warm_coverage(db: str | None) -> None:
         eng.dispose()
     console.print(f"Độ phủ trong bán kính / coverage within R: {n:,} đơn vị tính lại / units "
                   f"overlaid in {time.perf_counter() - started:.1f} s")
+
+
+def _mapping_or_exit(pairs: list[str] | None) -> dict[str, str]:
+    from data.importers.core import parse_mapping
+
+    try:
+        return parse_mapping(pairs)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
 
 
 def _points(kind: str, file: Path, crs, mapping, dry_run, report_path, sheet, encoding, db) -> None:
@@ -148,18 +184,30 @@ def boundaries(
     districts_file: Path = typer.Option(None, "--districts", help="pre2025: district polygons"),
     communes_2009: Path = typer.Option(None, "--communes-2009",
                                        help="pre2025: 2009 commune polygons (censusVN2009)"),
+    mapping: list[str] = typer.Option(None, "--map", help="expected=column, e.g. --map "
+                                      "ten_day_du=full_name (repeat)"),
+    polygon_parts: bool = typer.Option(False, "--polygon-parts",
+                                       help="Keep only the polygon parts of GeometryCollections"),
+    allow_unlisted: bool = typer.Option(False, "--allow-unlisted-codes",
+                                        help="Accept codes missing from the official 2025 list "
+                                             "(they are listed in the report)"),
+    crs: str = CrsOpt,
     dry_run: bool = DryOpt, report: Path = ReportOpt, database_url: str = DbOpt,
 ) -> None:
     """Ranh giới hành chính / administrative units of one era (2025 or pre2025)."""
     from data.boundaries.load import import_boundaries
 
+    maps = _mapping_or_exit(mapping)
     eng = engine_for(database_url)
     try:
         with progress_bar() as tick:
             result = import_boundaries(eng, era, file, province_code=province, dry_run=dry_run,
                                        provinces_path=provinces_file,
                                        districts_path=districts_file,
-                                       communes_2009_path=communes_2009, progress=tick)
+                                       communes_2009_path=communes_2009, mapping=maps,
+                                       polygon_parts=polygon_parts,
+                                       allow_unlisted_codes=allow_unlisted, crs=crs,
+                                       progress=tick)
     finally:
         eng.dispose()
     show(result, report)

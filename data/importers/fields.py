@@ -82,6 +82,21 @@ def resolve_columns(fields: tuple[Field, ...], columns: list[str], mapping: Mapp
     return chosen
 
 
+def text_problem(text: str) -> tuple[str, str] | None:
+    """Why TEXT cannot be stored, if it cannot: PostgreSQL text holds no NUL character, and a
+    lone surrogate (from a broken JSON escape) is not UTF-8."""
+    if "\x00" in text:
+        return ("Văn bản chứa ký tự NUL (\\x00); cần văn bản thường",
+                "The text holds a NUL character (\\x00); expected plain text")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return ("Văn bản chứa ký tự không phải UTF-8 (surrogate lẻ); cần văn bản UTF-8",
+                "The text holds a character that is not UTF-8 (a lone surrogate); expected "
+                "UTF-8 text")
+    return None
+
+
 def _text(v: object) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))

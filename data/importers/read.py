@@ -48,6 +48,8 @@ class SourceTable:
     encoding: str | None = None
     original_columns: dict[str, str] = field(default_factory=dict)
     broken: dict[int, str] = field(default_factory=dict)  # position -> why GEOS refused it
+    # position -> why the record itself could not be read (a cut feature, a short CSV line)
+    unreadable: dict[int, str] = field(default_factory=dict)
 
 
 def normalise_column(name: str) -> str:
@@ -144,7 +146,7 @@ def _sniff_separator(first_line: str) -> str:
     return max(counts, key=counts.get) if max(counts.values()) > 0 else ","
 
 
-def _finish(frame: pd.DataFrame, first_row: int) -> tuple[pd.DataFrame, list[int], dict[str, str]]:
+def tidy_frame(frame: pd.DataFrame, first_row: int) -> tuple[pd.DataFrame, list[int], dict[str, str]]:
     original = {}
     cols = []
     for c in frame.columns:
@@ -206,14 +208,14 @@ def read_source(path: Path | str, *, sheet: str | None = None, encoding: str | N
             frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise FileRejected(f"Không đọc được CSV: {exc}", f"Cannot parse CSV: {exc}") from exc
-        frame, rows, original = _finish(frame, first_row=2)
+        frame, rows, original = tidy_frame(frame, first_row=2)
         return SourceTable(frame, rows, encoding=used, original_columns=original)
     if name.endswith((".xlsx", ".xlsm")):
         try:
             frame = pd.read_excel(p, sheet_name=sheet or 0, dtype=object, engine="openpyxl")
         except Exception as exc:  # noqa: BLE001 - any openpyxl failure is a bad file
             raise FileRejected(f"Không đọc được XLSX: {exc}", f"Cannot read XLSX: {exc}") from exc
-        frame, rows, original = _finish(frame, first_row=2)
+        frame, rows, original = tidy_frame(frame, first_row=2)
         return SourceTable(frame, rows, encoding="xlsx", original_columns=original)
     if name.endswith(VECTOR_SUFFIXES):
         kw = {"layer": layer} if layer else {}
@@ -229,7 +231,7 @@ def read_source(path: Path | str, *, sheet: str | None = None, encoding: str | N
         geoms, broken = _decode_geometries(wkb)
         attrs = pd.DataFrame(dict(zip(meta["fields"], values, strict=True)),
                              index=range(len(geoms)))
-        frame, rows, original = _finish(attrs, first_row=1)
+        frame, rows, original = tidy_frame(attrs, first_row=1)
         texts = " ".join(str(v) for c in frame.columns for v in frame[c] if isinstance(v, str))
         if looks_garbled(texts):
             raise FileRejected(
