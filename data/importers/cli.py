@@ -32,9 +32,15 @@ DbOpt = typer.Option(None, "--database-url", help="Default: DATABASE_URL or the 
 
 
 def engine_for(url: str | None):
+    """The engine; a cluster that cannot start is a named error, not a traceback."""
+    from antt.cluster import ClusterError
     from antt.db import database_url, make_engine
 
-    return make_engine(url or database_url(start=True))
+    try:
+        return make_engine(url or database_url(start=True))
+    except (ClusterError, ValueError) as exc:  # ValueError: a URL SQLAlchemy cannot parse
+        console.print(f"[red]Không mở được cơ sở dữ liệu / cannot open the database: {exc}[/red]")
+        raise typer.Exit(1) from exc
 
 
 @contextmanager
@@ -137,13 +143,9 @@ def _mapping_or_exit(pairs: list[str] | None) -> dict[str, str]:
 
 
 def _points(kind: str, file: Path, crs, mapping, dry_run, report_path, sheet, encoding, db) -> None:
-    from data.importers.core import ImportOptions, import_points, parse_mapping
+    from data.importers.core import ImportOptions, import_points
 
-    try:
-        maps = parse_mapping(mapping)
-    except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    maps = _mapping_or_exit(mapping)
     eng = engine_for(db)
     try:
         with progress_bar() as tick:
@@ -167,7 +169,40 @@ def _point_command(kind: str, help_text: str):
     app.command(kind)(command)
 
 
-_point_command("incidents", "Vụ việc / incidents (external_id, category, occurred_at, lon/lat, ...)")
+def print_categories() -> None:
+    """The category vocabulary as a table on stdout: code, names, the other words accepted."""
+    from data.importers import vocabulary
+
+    t = Table(title="Loại vụ việc / incident categories — mã, tên tiếng Việt hoặc tiếng Anh, có "
+                    "hoặc không dấu, và các từ sau / the code, either name, with or without "
+                    "diacritics, and these words")
+    for col in ("Mã / code", "Tên / name (vi)", "Name (en)", "Từ đồng nghĩa / synonyms",
+                "Điều BLHS / Penal Code art."):
+        t.add_column(col, overflow="fold")
+    for c in vocabulary.CATEGORIES:
+        t.add_row(c.code, c.name_vi, c.name_en, "; ".join(c.synonyms),
+                  ", ".join(str(a) for a in c.articles))
+    Console().print(t)
+
+
+@app.command("incidents")
+def incidents(file: Path = typer.Argument(None, help="GeoJSON(.gz), GPKG, Shapefile .zip, CSV, "
+                                                     "XLSX"),
+              categories: bool = typer.Option(False, "--categories",
+                                              help="Print the accepted category words and exit"),
+              crs: str = CrsOpt, mapping: list[str] = MapOpt, dry_run: bool = DryOpt,
+              report: Path = ReportOpt, sheet: str = SheetOpt, encoding: str = EncOpt,
+              database_url: str = DbOpt) -> None:
+    """Vụ việc / incidents (external_id, category, occurred_at, lon/lat, ...)."""
+    if categories:
+        print_categories()
+        return
+    if file is None:
+        console.print("[red]Thiếu tệp / missing FILE (or --categories)[/red]")
+        raise typer.Exit(2)
+    _points("incidents", file, crs, mapping, dry_run, report, sheet, encoding, database_url)
+
+
 _point_command("models", "Mô hình ANTT / security models (external_id, type_code, name, host, ...)")
 _point_command("fire-groups", "Tổ liên gia PCCC / fire-safety groups (external_id, name, households)")
 _point_command("institutions", "Cơ quan, doanh nghiệp, trường học / institutions (kind, name, year)")
@@ -235,22 +270,22 @@ def lineage(
 @app.command("villages")
 def villages(file: Path = FileArg, crs: str = CrsOpt, mapping: list[str] = MapOpt,
              dry_run: bool = DryOpt, report: Path = ReportOpt, sheet: str = SheetOpt,
-             encoding: str = EncOpt, database_url: str = DbOpt) -> None:
+             encoding: str = EncOpt, database_url: str = DbOpt,
+             polygon_parts: bool = typer.Option(
+                 False, "--polygon-parts", help="Keep only the polygon parts of "
+                                                "GeometryCollections")) -> None:
     """Thôn, tổ dân phố / villages: polygons, or centre points -> Voronoi cells in the commune."""
-    from data.importers.core import ImportOptions, parse_mapping
+    from data.importers.core import ImportOptions
     from data.importers.villages import import_villages
 
-    try:
-        maps = parse_mapping(mapping)
-    except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    maps = _mapping_or_exit(mapping)
     eng = engine_for(database_url)
     try:
         with console.status("Đang nạp thôn / loading villages"):
             result = import_villages(eng, file, ImportOptions(crs=crs, mapping=maps,
                                                               dry_run=dry_run, sheet=sheet,
-                                                              encoding=encoding))
+                                                              encoding=encoding,
+                                                              polygon_parts=polygon_parts))
     finally:
         eng.dispose()
     show(result, report)

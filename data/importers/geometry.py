@@ -27,6 +27,7 @@ VN_BOX = (102.0, 6.0, 118.0, 23.5)
 class Points:
     lon: np.ndarray  # NaN where a row has no point (allowed only when geometry is optional)
     lat: np.ndarray
+    columns: tuple[str, ...] = ()  # the coordinate columns read (none for a vector geometry)
 
 
 def _inside_box(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -67,13 +68,14 @@ def read_points(source: SourceTable, crs: CRS | None, mapping: dict[str, str],
     lat = np.full(n, np.nan)
     if crs is None:
         return Points(lon, lat)
+    used: tuple[str, ...] = ()
     if source.geometry is not None and not ({"lon", "x"} & set(mapping)):
         xs, ys = _points_from_geometry(source, report, required)
-        xcol = ycol = None
     else:
         xcol, ycol = _coordinate_columns(source, crs, mapping, report, required)
         if xcol is None:
             return Points(lon, lat)
+        used = (xcol, ycol)
         xs = np.array([_number(v) for v in source.frame[xcol]], dtype=float)
         ys = np.array([_number(v) for v in source.frame[ycol]], dtype=float)
         for i in np.flatnonzero(np.isinf(xs) | np.isinf(ys)):
@@ -99,7 +101,7 @@ def read_points(source: SourceTable, crs: CRS | None, mapping: dict[str, str],
             report.add(source.rows[i], "geometry", "Điểm nằm ngoài lãnh thổ Việt Nam",
                        "The point is outside Vietnam", f"{xs[i]}, {ys[i]}")
         lon[i] = lat[i] = np.nan
-    return Points(lon, lat)
+    return Points(lon, lat, used)
 
 
 def _coordinate_columns(source: SourceTable, crs: CRS, mapping: dict[str, str],

@@ -8,6 +8,7 @@ combining tone marks composed); legacy TCVN3/VNI bytes are refused rather than s
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import unicodedata
@@ -50,6 +51,19 @@ class SourceTable:
     broken: dict[int, str] = field(default_factory=dict)  # position -> why GEOS refused it
     # position -> why the record itself could not be read (a cut feature, a short CSV line)
     unreadable: dict[int, str] = field(default_factory=dict)
+
+    def without(self, positions: set[int]) -> SourceTable:
+        """The table without the records at POSITIONS (reported already, never parsed again)."""
+        keep = [i for i in range(len(self.rows)) if i not in positions]
+        new_pos = {old: new for new, old in enumerate(keep)}
+        geometry = None
+        if self.geometry is not None:
+            geometry = gpd.GeoSeries(list(self.geometry.values[keep]), crs=self.geometry.crs)
+        return SourceTable(self.frame.iloc[keep].reset_index(drop=True),
+                           [self.rows[i] for i in keep], geometry=geometry, crs=self.crs,
+                           encoding=self.encoding, original_columns=self.original_columns,
+                           broken={new_pos[i]: why for i, why in self.broken.items()
+                                   if i in new_pos})
 
 
 def normalise_column(name: str) -> str:
@@ -165,6 +179,49 @@ def tidy_frame(frame: pd.DataFrame, first_row: int) -> tuple[pd.DataFrame, list[
     return out, rows, original
 
 
+def _blank(cell: str) -> bool:
+    return not cell.strip()
+
+
+def read_csv_text(text: str) -> tuple[pd.DataFrame, list[int], dict[str, str], dict[int, str]]:
+    """(frame, row numbers, original column names, unreadable rows) of CSV text.
+
+    Why not pandas: pandas fills a short row (a file cut mid-line, a lost separator) with
+    blanks and renumbers rows around blank lines. Here a row with fewer cells than the header,
+    or with extra non-empty cells, is named as such; blank lines are skipped but still counted,
+    so row numbers are those a spreadsheet shows (header = row 1)."""
+    if not text.strip():
+        raise FileRejected("Tệp rỗng (không có dòng tiêu đề)", "The file is empty (no header row)")
+    sep = _sniff_separator(text.lstrip().split("\n", 1)[0])
+    try:
+        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))
+    except csv.Error as exc:
+        raise FileRejected(f"Không đọc được CSV: {exc}", f"Cannot parse CSV: {exc}") from exc
+    first = next(i for i, r in enumerate(records) if any(not _blank(c) for c in r))
+    header = [c.strip() or f"cot_{j + 1}" for j, c in enumerate(records[first])]
+    n = len(header)
+    cells: list[list[str | None]] = []
+    rows: list[int] = []
+    unreadable: dict[int, str] = {}
+    for r, rec in enumerate(records[first + 1:], start=first + 2):
+        if all(_blank(c) for c in rec):
+            continue
+        pos = len(rows)
+        if len(rec) < n:
+            unreadable[pos] = (f"{len(rec)}/{n}")
+            rec = rec + [""] * (n - len(rec))
+        elif len(rec) > n:
+            if any(not _blank(c) for c in rec[n:]):
+                unreadable[pos] = f"{len(rec)}/{n}"
+            rec = rec[:n]
+        cells.append(rec)
+        rows.append(r)
+    frame = pd.DataFrame(cells, columns=header, dtype=object) if cells else pd.DataFrame(
+        columns=header, dtype=object)
+    frame, _, original = tidy_frame(frame, first_row=2)
+    return frame, rows, original, unreadable
+
+
 def _clean_cell(v: object) -> object:
     if v is None or (isinstance(v, float) and v != v) or v is pd.NaT or v is pd.NA:
         return None
@@ -203,13 +260,9 @@ def read_source(path: Path | str, *, sheet: str | None = None, encoding: str | N
         raise FileRejected(f"Không tìm thấy tệp {p}", f"File not found: {p}")
     if name.endswith((".csv", ".txt", ".tsv")):
         text, used = decode_text(p.read_bytes(), encoding)
-        sep = _sniff_separator(text.split("\n", 1)[0])
-        try:
-            frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise FileRejected(f"Không đọc được CSV: {exc}", f"Cannot parse CSV: {exc}") from exc
-        frame, rows, original = tidy_frame(frame, first_row=2)
-        return SourceTable(frame, rows, encoding=used, original_columns=original)
+        frame, rows, original, unreadable = read_csv_text(text)
+        return SourceTable(frame, rows, encoding=used, original_columns=original,
+                           unreadable=unreadable)
     if name.endswith((".xlsx", ".xlsm")):
         try:
             frame = pd.read_excel(p, sheet_name=sheet or 0, dtype=object, engine="openpyxl")

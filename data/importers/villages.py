@@ -16,11 +16,19 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import psycopg2
 import shapely
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from data.boundaries.units import ERA_2025, prepare_units, upsert_units
-from data.importers.core import ImportOptions, check_duplicates, load_source
+from data.importers.core import (
+    ImportOptions,
+    check_duplicates,
+    database_refused,
+    load_source,
+    note_unused_columns,
+)
 from data.importers.fields import Field, parse_fields, resolve_columns
 from data.importers.geometry import read_points, read_polygons, resolve_crs
 from data.importers.report import ImportFailed, ImportReport, Repair
@@ -58,18 +66,24 @@ def import_villages(engine: Engine, path: Path | str,
     check_duplicates(parsed.values["code"], source.rows, "code", report, parsed.bad_rows)
     crs = resolve_crs(source, options.crs, report)
     polygons = _is_polygon_file(source)
+    used = set(cols.values())
     if polygons:
-        geoms = read_polygons(source, crs, report)
+        geoms = read_polygons(source, crs, report, polygon_parts=options.polygon_parts)
     else:
         pts = read_points(source, crs, options.mapping, report, required=True)
+        used |= set(pts.columns)
         geoms = [None if np.isnan(x) else shapely.Point(x, y) for x, y in zip(pts.lon, pts.lat,
                                                                               strict=True)]
+    note_unused_columns(source, used, report)
     try:
         with engine.begin() as conn:
             _write(conn, source, parsed, geoms, polygons, report, options)
             if report.errors or options.dry_run:
                 raise ImportFailed(report)
     except ImportFailed:
+        report.inserted = report.updated = 0
+    except (DBAPIError, psycopg2.Error) as exc:
+        database_refused(report, exc)
         report.inserted = report.updated = 0
     return report
 
