@@ -8,7 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import geopandas as gpd
+import psycopg2
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from data.boundaries import sources
 from data.boundaries.check import (
@@ -19,6 +21,7 @@ from data.boundaries.check import (
     official_codes_2025,
 )
 from data.boundaries.units import ERA_2025, UpsertResult, prepare_units, upsert_units
+from data.importers.core import database_refused
 from data.importers.report import ImportReport
 
 
@@ -104,6 +107,9 @@ def import_boundaries(engine: Engine, era: str = "2025", path: Path | str | None
     except _Rollback:
         if report.errors:
             report.inserted = report.updated = report.unchanged = 0
+    except (DBAPIError, psycopg2.Error) as exc:
+        database_refused(report, exc)
+        report.inserted = report.updated = report.unchanged = 0
     return report
 
 

@@ -92,6 +92,14 @@ def read_gso(csv_path: Path | str, report: ImportReport) -> pd.DataFrame | None:
         report.add(None, "file", "Tệp chỉ có dòng tiêu đề, không có dòng dữ liệu nào",
                    "The file has a header but no data rows", file=file)
         return None
+    for pos, cells in sorted(table.unreadable.items()):
+        found, _, expected = cells.partition("/")
+        report.add(table.rows[pos], "row", f"Dòng có {found} ô nhưng tiêu đề có {expected} cột "
+                   "(tệp bị cắt cụt hoặc lệch cột?)", f"The row has {found} cells but the header "
+                   f"has {expected} columns (is the file cut off or are columns shifted?)",
+                   file=file)
+    if table.unreadable:
+        return None
     src = pd.DataFrame({c: ["" if v is None else str(v).strip() for v in table.frame[c]]
                         for c in GSO_COLUMNS})
     bad = False
