@@ -9,10 +9,12 @@ combining tone marks composed); legacy TCVN3/VNI bytes are refused rather than s
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import re
 import unicodedata
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -251,6 +253,22 @@ def _decode_geometries(wkb) -> tuple[list, dict[int, str]]:
     return geoms, broken
 
 
+def _refuse_json_nul(p: Path) -> None:
+    """GDAL cuts a GeoJSON string at an escaped NUL ('a\\u0000b' is read as 'a') without a word:
+    such a file is refused rather than stored shortened."""
+    name = p.name.lower()
+    if not name.endswith((".geojson", ".json", ".geojson.gz", ".json.gz")):
+        return
+    try:
+        data = gzip.decompress(p.read_bytes()) if name.endswith(".gz") else p.read_bytes()
+    except (OSError, EOFError, zlib.error):
+        return  # unreadable: GDAL says why
+    if b"\\u0000" in data:
+        raise FileRejected("Tệp có ký tự NUL (\\u0000) trong văn bản; cần văn bản thường",
+                           "The file has a NUL character (\\u0000) in a text value; expected plain "
+                           "text")
+
+
 def read_source(path: Path | str, *, sheet: str | None = None, encoding: str | None = None,
                 layer: str | None = None) -> SourceTable:
     """Read any supported file; raise FileRejected with a bilingual reason otherwise."""
@@ -271,6 +289,7 @@ def read_source(path: Path | str, *, sheet: str | None = None, encoding: str | N
         frame, rows, original = tidy_frame(frame, first_row=2)
         return SourceTable(frame, rows, encoding="xlsx", original_columns=original)
     if name.endswith(VECTOR_SUFFIXES):
+        _refuse_json_nul(p)
         kw = {"layer": layer} if layer else {}
         if encoding:
             kw["encoding"] = encoding

@@ -216,3 +216,37 @@ def test_values_the_database_cannot_hold_are_named(haiphong_engine, haiphong_poi
     assert [(e.row, e.field) for e in report.errors] == [(2, column)]
     assert words in report.errors[0].reason_en
     assert _count(haiphong_engine, "incident") == 0
+
+
+def test_village_far_outside_its_commune_is_an_error_not_a_move(haiphong_engine, haiphong_points,
+                                                                tmp_path, write_csv):
+    """A centre a little outside its commune is moved inside and reported; one 100 km away
+    (wrong coordinates or a wrong commune code) is an error."""
+    lon, lat = haiphong_points["10525"]
+    f = write_csv(tmp_path / "thon.csv", HEADERS["villages"],
+                  [["T1", "Thôn 1", "10507", 105.2, 20.9],      # ~100 km west of Hải Phòng
+                   ["T2", "Thôn 2", "10525", lon, lat]])
+    report = import_points_or_villages(haiphong_engine, f)
+    assert [(e.row, e.field) for e in report.errors] == [(2, "geometry")]
+    assert "km outside commune 10507" in report.errors[0].reason_en
+    assert _count(haiphong_engine, "admin_unit WHERE level = 'village'") == 0
+
+
+def import_points_or_villages(engine, f):
+    from data.importers.villages import import_villages
+
+    return import_villages(engine, f)
+
+
+def test_geojson_text_with_nul_is_refused_not_shortened(haiphong_engine, haiphong_points,
+                                                        tmp_path):
+    lon, lat = haiphong_points["10507"]
+    f = tmp_path / "vu.geojson"
+    f.write_text(json.dumps({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"ma": "A1", "loai": "fire", "ngay": "2025-08-01",
+                                          "mo_ta": "cháy\u0000bếp"},
+        "geometry": {"type": "Point", "coordinates": [lon, lat]}}]}), encoding="utf-8")
+    report = import_points(haiphong_engine, "incidents", f)
+    assert [(e.row, e.field) for e in report.errors] == [(None, "file")]
+    assert "NUL" in report.errors[0].reason_en
+    assert _count(haiphong_engine, "incident") == 0
