@@ -250,3 +250,18 @@ def test_geojson_text_with_nul_is_refused_not_shortened(haiphong_engine, haiphon
     assert [(e.row, e.field) for e in report.errors] == [(None, "file")]
     assert "NUL" in report.errors[0].reason_en
     assert _count(haiphong_engine, "incident") == 0
+
+
+def test_text_that_looks_like_copys_null_marker_is_kept(haiphong_engine, haiphong_points,
+                                                        tmp_path, write_csv):
+    r"""COPY reads an unquoted \N as NULL: a description that is literally \N (or has quotes,
+    tabs, new lines) must arrive as written."""
+    lon, lat = haiphong_points["10507"]
+    texts = ["\\N", 'say "hi"', "a\tb", "line 1\nline 2"]
+    f = write_csv(tmp_path / "vu.csv", HEADERS["incidents"] + ["mo_ta"],
+                  [[f"A{i}", "fire", "2025-08-01", lon, lat, t] for i, t in enumerate(texts)])
+    report = import_points(haiphong_engine, "incidents", f)
+    assert report.ok, report.errors
+    with haiphong_engine.connect() as conn:
+        got = conn.execute(text("SELECT description FROM incident ORDER BY external_id")).scalars()
+        assert list(got) == texts
