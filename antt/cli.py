@@ -69,6 +69,39 @@ def db_status() -> None:
     typer.echo(json.dumps(info, indent=2, ensure_ascii=False))
 
 
+@db_app.command("replica")
+def db_replica(
+    down: bool = typer.Option(False, "--down", help="Stop the replica (data and slot kept)."),
+    status: bool = typer.Option(False, "--status", help="Print its state and lag as JSON."),
+    remove: bool = typer.Option(False, "--remove", help="Stop it, delete it, drop its slot."),
+) -> None:
+    """A streaming read replica of the embedded cluster on loopback (pg_basebackup, a
+    replication slot, standby.signal), under .antt/replica on its own port; prints the
+    READ_DATABASE_URL to give `antt serve`."""
+    from antt.cluster import ClusterError, default_replica
+    from antt.settings import get_settings
+
+    if get_settings().database_url:
+        _fail("DATABASE_URL is set: replicate an external server with its own tools, then set "
+              "READ_DATABASE_URL.")
+    replica = default_replica()
+    try:
+        if status:
+            typer.echo(json.dumps(replica.status(), indent=2, ensure_ascii=False))
+        elif down:
+            replica.down()
+            console.print("Đã dừng bản sao / replica stopped")
+        elif remove:
+            replica.remove()
+            console.print("Đã xóa bản sao và slot / replica and its slot removed")
+        else:
+            url = replica.up()
+            console.print(f"Bản sao đang chạy / replica streaming on port {replica.port}")
+            typer.echo("READ_DATABASE_URL=" + url.replace("postgresql+psycopg2://", "postgresql://"))
+    except ClusterError as exc:
+        _fail(str(exc))
+
+
 @db_app.command("url")
 def db_url() -> None:
     """Print the database URL in force."""

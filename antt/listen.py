@@ -6,7 +6,8 @@ NOTIFY at commit), whoever changed it (API, CLI, psql, another host), so the cac
 at once instead of at the end of its time to live.
 
 A notification can be missed only while the connection is down; so each (re)connection starts
-with `on_gap()` (drop everything), after LISTEN is in force. The thread stops with the engine
+with `on_gap()` (drop everything), after LISTEN is in force. While it is down, whatever was
+cached keeps its own time to live (the bound the cache promises anyway). The thread stops with the engine
 (`Engine.dispose()`), or by itself when the database no longer exists.
 """
 
@@ -79,9 +80,7 @@ class Listener:
             except Exception:  # noqa: BLE001 - the thread must survive anything and retry
                 log.exception("listener %s failed; retrying", self.channel)
             finally:
-                if self.connected.is_set():
-                    self.connected.clear()
-                    self.on_gap()  # from now until reconnected the cache relies on its TTL
+                self.connected.clear()  # until reconnected the cache relies on its TTL
                 if conn is not None:
                     try:
                         conn.close()

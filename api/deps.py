@@ -23,6 +23,7 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from antt.accounts import (
     POINT_ROLES,
@@ -155,10 +156,16 @@ ACCOUNTS_CHANNEL = "antt_accounts"  # NOTIFY'd by the triggers of migration 0007
 
 def _on_primary(conn: Connection, lookup):
     """Run `lookup(conn)` on the primary: `conn` itself, or a short primary connection when
-    `conn` reads from a replica (a replica may not have replayed a just-disabled account)."""
+    `conn` reads from a replica (a replica may not have replayed a just-disabled account).
+    If the primary cannot be reached, the replica's copy is used: nothing can be changed on
+    a primary that is down, so the replica holds the latest account rows there are."""
     if not is_replica(conn.engine):
         return lookup(conn)
-    with get_engine().connect() as primary:
+    try:
+        primary = get_engine().connect()
+    except DBAPIError:
+        return lookup(conn)
+    with primary:
         return lookup(primary)
 
 

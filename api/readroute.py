@@ -9,7 +9,7 @@ The rule (sound, and the same in every worker):
    write. Otherwise it reads from the primary (logged when a replica goes unfit or fit again;
    never an error of its own).
 3. Read-your-writes: after every non-GET request the response carries the primary's WAL
-   position, taken after the request committed (`X-Antt-LSN`, and the `antt_lsn` cookie, which
+   insert position, taken after the request committed (`X-Antt-LSN`, and the `antt_lsn` cookie, which
    browsers and cookie-keeping clients send back on their own; other clients send it as
    `X-Antt-Min-LSN`). A read carrying a position goes to a replica only if that replica has
    replayed at least that far (checked on the replica itself), else to the primary. So a
@@ -50,6 +50,16 @@ PRIMARY_PATHS = ("/auth", "/audit", "/jobs", "/healthz", "/readyz")
 LSN_COOKIE = "antt_lsn"
 LSN_HEADER = "X-Antt-LSN"
 MIN_LSN_HEADER = "X-Antt-Min-LSN"
+# The primary's WAL insert position: at or past the end of the commit record of every committed
+# write (pg_current_wal_lsn, the write position, may still be behind it with synchronous_commit
+# off). When the last record ended exactly at a WAL page (or segment) boundary, the insert
+# position is just past the next page's header, where no record ends: it is taken back to the
+# boundary, which is where a standby that replayed that record reports itself.
+HEAD_SQL = """
+    SELECT CASE WHEN l % seg = 40 THEN l - 40 WHEN l % blk = 24 THEN l - 24 ELSE l END
+    FROM (SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint AS l,
+                 pg_size_bytes(current_setting('wal_segment_size')) AS seg,
+                 current_setting('wal_block_size')::bigint AS blk) x"""
 SOURCE_HEADER = "X-Antt-Database"  # which database answered: 'primary' or 'replica'
 LSN_COOKIE_MAX_AGE = 600
 PRIMARY_ONLY = "antt_primary_only"  # scope["state"] flag: this request must not use a replica
@@ -118,13 +128,22 @@ class Router:
                 rec, replay, age = conn.execute(text(
                     "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn() - '0/0'::pg_lsn, "
                     "extract(epoch FROM now() - pg_last_xact_replay_timestamp())")).one()
-            with self.primary.connect() as conn:
-                head = int(conn.execute(text("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")).scalar_one())
         except DBAPIError as exc:
             self._failed(st, exc)
             st.checked_at = now
             return
         st.checked_at, st.error = now, None
+        try:
+            with self.primary.connect() as conn:
+                head = int(conn.execute(text(HEAD_SQL)).scalar_one())
+        except DBAPIError:
+            # The primary is down: nothing newer than what the replica has can be read anywhere,
+            # so the replica stays fit (read-only service); a writer's read waits for the primary.
+            st.lag_s, st.lag_bytes = None, None
+            st.replay_lsn = int(replay) if replay is not None else None
+            st.replay_age_s = float(age) if age is not None else None
+            self._set_fit(st, bool(rec), None if rec else "not in recovery (not a standby)")
+            return
         if not rec:  # promoted, or not a standby at all: reading from it is not reading a replica
             st.replay_lsn, st.lag_s, st.lag_bytes = None, None, None
             self._set_fit(st, False, "not in recovery (not a standby)")
@@ -140,13 +159,11 @@ class Router:
             st.lag_bytes = head - st.replay_lsn
             lsns = [lsn for _, lsn in st.samples]
             i = bisect.bisect_right(lsns, st.replay_lsn) - 1  # newest sample it has replayed
-            if i >= 0:
-                st.lag_s = now - st.samples[i][0]
-            else:  # no sample old enough: fall back to the age of the last replayed commit
-                st.lag_s = st.replay_age_s if st.replay_age_s is not None else float("inf")
+            # none old enough yet: unknown until the next check
+            st.lag_s = now - st.samples[i][0] if i >= 0 else None
         ok = st.lag_s is not None and st.lag_s <= s.replica_max_lag_s
         self._set_fit(st, ok, None if ok else f"lag {st.lag_s:.1f} s > {s.replica_max_lag_s:g} s"
-                      if st.lag_s is not None else "no replay position")
+                      if st.lag_s is not None else "lag not measured yet")
 
     def _set_fit(self, st: ReplicaState, fit: bool, why: str | None) -> None:
         if st.fit is not fit:
@@ -317,7 +334,7 @@ def retry_on_replica_loss(app):
 def _current_lsn() -> str | None:
     try:
         with get_engine().connect() as conn:
-            return conn.execute(text("SELECT pg_current_wal_lsn()::text")).scalar_one()
+            return format_lsn(int(conn.execute(text(HEAD_SQL)).scalar_one()))
     except DBAPIError:
         return None  # the primary is down: the write failed too, nothing to wait for
 
