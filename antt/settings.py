@@ -91,6 +91,14 @@ class Settings(BaseSettings):
                     "account (api.deps.PrincipalCache); 0 reloads on every request.",
     )
 
+    # --- jobs (antt.jobs) --------------------------------------------------------------------
+    job_threads: int = Field(default=2, ge=1, description="Jobs run at once per process.")
+    job_heartbeat_seconds: float = Field(
+        default=5.0, gt=0, description="How often a running job proves its worker is alive.")
+    job_stale_seconds: float = Field(
+        default=60.0, gt=0,
+        description="An unfinished job silent this long belonged to a dead worker: failed, 'lost'.")
+
     # --- limits ---------------------------------------------------------------------------
     items_default_limit: int = 10
     items_max_limit: int = 10_000

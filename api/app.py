@@ -25,6 +25,7 @@ ROUTERS = (
     "api.units",
     "api.audit",
     "api.exports",
+    "api.jobs",
     "api.web",  # the map page at / and its static assets: last, it owns the root path
 )
 

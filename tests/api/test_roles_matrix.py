@@ -29,6 +29,7 @@ def _only(statuses: dict[str, int], allowed: tuple[str, ...], yes: int, no: int 
 
 
 POINTS = ("admin", "police")
+NO_JOB = "00000000-0000-4000-8000-000000000000"
 PLANNING = ("admin", "planner")
 
 
@@ -93,7 +94,14 @@ def matrix(c1: str, lonlat: list[float]) -> dict[tuple[str, str], tuple[str, dic
         ("GET", "/units/{level}/{code}/summary"): (f"/units/commune/{c1}/summary", {}, AUTH_200),
         ("GET", "/audit"): ("/audit", {}, _only(AUTH_200, ("admin",), 200)),
         ("GET", "/exports/map"): (f"/exports/map?commune={c1}", {}, AUTH_200),
+        ("GET", "/jobs"): ("/jobs", {}, AUTH_200),
     }
+    # Someone else's (here: nobody's) job does not exist for the caller: 404, never 403.
+    no_job = f"/jobs/{NO_JOB}"
+    for method, path, url in (("GET", "/jobs/{job_id}", no_job),
+                              ("GET", "/jobs/{job_id}/result", no_job + "/result"),
+                              ("DELETE", "/jobs/{job_id}", no_job)):
+        m[(method, path)] = (url, {}, {**dict.fromkeys(ROLES, 404), "anon": 401})
     for collection, allowed in EDIT_ROLES.items():
         base = f"/collections/{collection}/items"
         m[("POST", base)] = (base, {"json": _feature(collection, lonlat)}, _only(AUTH_200, allowed, 201))
