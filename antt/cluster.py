@@ -65,6 +65,7 @@ class EmbeddedCluster:
     bindir: Path | None = None
     dbname: str = "antt"
     fast: bool = False  # fsync off: for throwaway test clusters only
+    options: str = ""  # more server options (`-c name=value ...`), e.g. for fault tests
 
     def __post_init__(self) -> None:
         self.home = Path(self.home).resolve()
@@ -182,6 +183,8 @@ class EmbeddedCluster:
             )
             if self.fast:
                 opts += " -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+            if self.options:
+                opts += " " + self.options
             self._run([
                 self._bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-w",
                 "-t", "60", "-o", opts, "start",

@@ -11,10 +11,11 @@ database is kept in a process.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from functools import lru_cache
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
 MIN_POSTGIS = (3, 1)
 
@@ -59,13 +60,16 @@ def _api_connect_args() -> dict[str, object]:
 
 
 _replicas: weakref.WeakSet[Engine] = weakref.WeakSet()
+_timed: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines with the API's statement timeout
 
 
 @lru_cache
 def get_engine() -> Engine:
     """The primary: every write, and every read that must see the latest writes."""
-    return make_engine(database_url(start=False), pool_size=10, max_overflow=20,
-                       connect_args=_api_connect_args())
+    engine = make_engine(database_url(start=False), pool_size=10, max_overflow=20,
+                         connect_args=_api_connect_args())
+    _timed.add(engine)
+    return engine
 
 
 @lru_cache
@@ -73,6 +77,7 @@ def _read_engines(urls: tuple[str, ...]) -> tuple[Engine, ...]:
     engines = tuple(make_engine(sqlalchemy_url(u), pool_size=10, max_overflow=20,
                                 connect_args=_api_connect_args()) for u in urls)
     _replicas.update(engines)
+    _timed.update(engines)
     return engines
 
 
@@ -81,6 +86,34 @@ def get_read_engines() -> tuple[Engine, ...]:
     from antt.settings import get_settings
 
     return _read_engines(tuple(get_settings().read_database_urls()))
+
+
+_job_engines: dict[int, Engine] = {}
+_job_lock = threading.Lock()
+
+
+def job_engine(engine: Engine) -> Engine:
+    """The engine long work (antt.jobs) runs on: the API's primary without its statement
+    timeout (ANTT_STATEMENT_TIMEOUT_S bounds requests, not jobs); any other engine as is.
+    Disposed with `engine`."""
+    if engine not in _timed:
+        return engine
+    from antt.settings import get_settings
+
+    with _job_lock:
+        found = _job_engines.get(id(engine))
+        if found is None:
+            found = make_engine(engine.url, pool_size=2, max_overflow=10,
+                                connect_args={"connect_timeout": get_settings().connect_timeout_s,
+                                              "options": "-c statement_timeout=0"})
+            _job_engines[id(engine)] = found
+
+            def drop(*_args, key=id(engine), job=found) -> None:
+                job.dispose()
+                _job_engines.pop(key, None)
+
+            event.listen(engine, "engine_disposed", drop)
+        return found
 
 
 def is_replica(engine: Engine) -> bool:

@@ -227,6 +227,14 @@ class Router:
                 self._failed(st, exc)
         return self.primary.connect(), None
 
+    def engine_for(self, min_lsn: int | None) -> Engine:
+        """For work that opens its own connections (report maps): a fit replica's engine that
+        had replayed `min_lsn` at its last check, else the primary's."""
+        for st in self.candidates():
+            if min_lsn is None or (st.replay_lsn or 0) >= min_lsn:
+                return st.engine
+        return self.primary
+
     def lost(self, engine: Engine, exc: BaseException) -> None:
         for st in self.replicas:
             if st.engine is engine:
@@ -297,6 +305,17 @@ def open_read_connection(scope: dict, min_lsn: int | None) -> Connection:
         conn, st = router.primary.connect(), None
     state[READ_FROM] = "replica" if st is not None else "primary"
     return conn
+
+
+def read_engine(request: Request) -> Engine:
+    """The engine a read-only request may use by itself (rule 1-3, without a live check)."""
+    router = get_router()
+    if router.replicas and reads_from_replica(request.scope):
+        engine = router.engine_for(min_lsn_of(request))
+    else:
+        engine = router.primary
+    request.scope.setdefault("state", {})[READ_FROM] = "primary" if engine is router.primary else "replica"
+    return engine
 
 
 def request_connection(request: Request) -> Iterator[Connection]:

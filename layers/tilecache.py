@@ -27,11 +27,13 @@ log = logging.getLogger(__name__)
 EVICT_EVERY = 50  # about one store in this many checks the size bound
 
 _GET = text("SELECT data, features, generalisation FROM tile_cache WHERE key = CAST(:key AS uuid)")
+# The entry in, and its group's older versions out, in one round trip.
 _PUT = text("""
-    INSERT INTO tile_cache (key, layer, version, data, features, generalisation, size_bytes)
-    VALUES (CAST(:key AS uuid), :grp, :version, :data, :features, :gen, :size)
-    ON CONFLICT (key) DO NOTHING""")
-_SUPERSEDED = text("DELETE FROM tile_cache WHERE layer = :grp AND version < :version")
+    WITH put AS (
+        INSERT INTO tile_cache (key, layer, version, data, features, generalisation, size_bytes)
+        VALUES (CAST(:key AS uuid), :grp, :version, :data, :features, :gen, :size)
+        ON CONFLICT (key) DO NOTHING RETURNING 1)
+    DELETE FROM tile_cache WHERE layer = :grp AND version < :version""")
 _EVICT = text("""
     DELETE FROM tile_cache c USING (
         SELECT key, sum(size_bytes) OVER (ORDER BY created_at DESC, key) AS upto FROM tile_cache
@@ -63,7 +65,6 @@ def put(conn: Connection, key: str, group: str, version: int, tile: Tile, max_by
         conn.execute(_PUT, {"key": key, "grp": group, "version": version, "data": tile.data,
                             "features": tile.features, "gen": tile.generalisation,
                             "size": len(tile.data)})
-        conn.execute(_SUPERSEDED, {"grp": group, "version": version})
         if random.random() < 1 / EVICT_EVERY:
             conn.execute(_EVICT, {"max_bytes": max_bytes})
     except DBAPIError as exc:

@@ -23,6 +23,39 @@ SECRET = "antt-scale-test-signing-key-of-at-least-32-bytes"
 PASSWORD = "mat-khau-thu-nghiem"
 START_TIMEOUT_S = 90
 
+# One synthetic commune (a 4 km square in Hải Phòng) is all the writes need.
+SEED = """
+INSERT INTO admin_unit (level, code, kind, name, name_search, province_code, valid_from, is_synthetic, geom)
+VALUES ('province', '31', 'thành phố', 'Hải Phòng', 'hai phong', '31', '2025-07-01', true,
+        ST_Multi(ST_MakeEnvelope(106.60, 20.80, 106.70, 20.90, 4326))),
+       ('commune', '99901', 'xã', 'Thử Nghiệm', 'thu nghiem', '31', '2025-07-01', true,
+        ST_Multi(ST_MakeEnvelope(106.62, 20.82, 106.66, 20.86, 4326)));
+UPDATE admin_unit c SET parent_id = p.id FROM admin_unit p WHERE c.code = '99901' AND p.code = '31'
+"""
+
+
+def incident_feature(i: int) -> dict:
+    """The i-th incident of a burst, inside the SEED commune (GeoJSON for the editing API)."""
+    lonlat = [106.63 + (i % 30) * 0.001, 20.83 + (i // 30 % 30) * 0.001]
+    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": lonlat},
+            "properties": {"category_code": "crime/theft", "occurred_at": "2025-08-20T10:00:00"}}
+
+
+def seed(url: str, users: dict[str, str]) -> None:
+    """SEED plus accounts {username: role} on a migrated database."""
+    from sqlalchemy import text
+
+    from antt.accounts import create_user
+    from antt.db import make_engine
+
+    eng = make_engine(url)
+    with eng.begin() as conn:
+        for statement in SEED.split(";\n"):
+            conn.execute(text(statement))
+        for name, role in users.items():
+            create_user(conn, name, PASSWORD, role)
+    eng.dispose()
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -33,18 +66,20 @@ def free_port() -> int:
 class Server:
     """One `antt serve` process (one or more uvicorn workers) on 127.0.0.1:port."""
 
-    def __init__(self, env: dict[str, str], log: Path, workers: int = 1) -> None:
+    def __init__(self, env: dict[str, str], log: Path, workers: int = 1,
+                 command: list[str] | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
         full_env = {k: v for k, v in os.environ.items()
                     if not k.startswith("ANTT_") and k not in ("DATABASE_URL", "READ_DATABASE_URL")}
         full_env |= env
-        with open(log, "wb") as out:
-            self.proc = subprocess.Popen(
+        argv = ([a.replace("{port}", str(self.port)) for a in command] if command else
                 [sys.executable, "-m", "antt.cli", "serve", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--workers", str(workers)],
-                env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                 "--port", str(self.port), "--workers", str(workers)])
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(argv, env=full_env, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
 
     def wait_ready(self, timeout: float = START_TIMEOUT_S) -> Server:
         deadline = time.monotonic() + timeout
@@ -84,9 +119,9 @@ def servers(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     caller, then `wait_ready()`); all are stopped at the end of the test."""
     started: list[Server] = []
 
-    def start(env: dict[str, str], workers: int = 1) -> Server:
+    def start(env: dict[str, str], workers: int = 1, command: list[str] | None = None) -> Server:
         env = {"ANTT_SECRET_KEY": SECRET, "ANTT_HOME": str(tmp_path / "home"), **env}
-        server = Server(env, tmp_path / f"server{len(started)}.log", workers)
+        server = Server(env, tmp_path / f"server{len(started)}.log", workers, command)
         started.append(server)
         return server
 

@@ -16,29 +16,14 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from antt.accounts import create_user
 from antt.cluster import EmbeddedCluster, EmbeddedReplica
 from antt.db import make_engine
 
-from .conftest import PASSWORD, login
+from .conftest import incident_feature as _incident
+from .conftest import login, seed
 
 LIMIT = 4
-# One synthetic commune (a 4 km square in Hải Phòng) is all the writes need.
-SEED = """
-INSERT INTO admin_unit (level, code, kind, name, name_search, province_code, valid_from, is_synthetic, geom)
-VALUES ('province', '31', 'thành phố', 'Hải Phòng', 'hai phong', '31', '2025-07-01', true,
-        ST_Multi(ST_MakeEnvelope(106.60, 20.80, 106.70, 20.90, 4326))),
-       ('commune', '99901', 'xã', 'Thử Nghiệm', 'thu nghiem', '31', '2025-07-01', true,
-        ST_Multi(ST_MakeEnvelope(106.62, 20.82, 106.66, 20.86, 4326)));
-UPDATE admin_unit c SET parent_id = p.id FROM admin_unit p WHERE c.code = '99901' AND p.code = '31'
-"""
 TILE = "/collections/incident_hexagons/tiles/WebMercatorQuad/10/815/451"  # holds the commune
-
-
-def _incident(i: int) -> dict:
-    lonlat = [106.63 + (i % 30) * 0.001, 20.83 + (i // 30) * 0.001]
-    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": lonlat},
-            "properties": {"category_code": "crime/theft", "occurred_at": "2025-08-20T10:00:00"}}
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +37,7 @@ def topology(tmp_path_factory) -> Iterator[dict]:
     replica = EmbeddedReplica(home=root / "replica", fast=True, primary=primary)
     try:
         upgrade(url)
-        eng = make_engine(url)
-        with eng.begin() as conn:
-            for statement in SEED.split(";\n"):
-                conn.execute(text(statement))
-            create_user(conn, "canh_sat", PASSWORD, "police")
-            create_user(conn, "xem", PASSWORD, "viewer")
-            create_user(conn, "doan", PASSWORD, "viewer")
-        eng.dispose()
+        seed(url, {"canh_sat": "police", "xem": "viewer", "doan": "viewer"})
         read_url = replica.up()
         yield {"primary": primary, "replica": replica, "url": url, "read_url": read_url, "root": root}
     finally:
