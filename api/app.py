@@ -6,12 +6,11 @@ import importlib
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.routing import APIRoute
 
 from antt import __version__
 from api import health, problems
 from api.admission import AdmissionLimit
-from api.readroute import ReadYourWrites, retry_on_replica_loss
+from api.readroute import ReadYourWrites
 
 # Router modules, each exposing `router` (an APIRouter) or `make_router()` (a router factory).
 ROUTERS = (
@@ -38,7 +37,7 @@ def create_app() -> FastAPI:
     )
     problems.install(app)
     # compresslevel 1: level 9 (the default) took 1.6 s on the 2 MB commune layer; 1 is 13x faster, +20% bytes
-    app.add_middleware(ReadYourWrites)  # api/readroute.py: X-Antt-LSN after writes
+    app.add_middleware(ReadYourWrites)  # api/readroute.py: X-Antt-LSN, retry of a lost replica
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=1)  # GeoJSON/JS over gzip
     app.add_middleware(AdmissionLimit)  # outermost: see api/admission.py (pool/threadpool deadlock)
     app.include_router(health.router)
@@ -47,7 +46,4 @@ def create_app() -> FastAPI:
         module = importlib.import_module(name)
         router = module.make_router() if hasattr(module, "make_router") else module.router
         app.include_router(router)
-    for route in app.router.routes:  # a GET whose replica dies under it runs again on the primary
-        if isinstance(route, APIRoute) and route.methods & {"GET", "HEAD"}:
-            route.app = retry_on_replica_loss(route.app)
     return app

@@ -147,7 +147,7 @@ def install(app: FastAPI) -> None:
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         status, vi, en, headers, code = db_problem(exc)
         log.warning("%s %s -> %d (SQLSTATE %s): %s", request.method, request.url.path, status,
-                    code, str(getattr(exc, "orig", exc)).strip().splitlines()[:1])
+                    code, str(getattr(exc, "orig", exc)).strip().splitlines()[:1], exc_info=status == 500)
         extra = {"sqlstate": code} if code else {}
         return problem_response(status, vi, en, headers=headers, instance=request.url.path, **extra)
 

@@ -211,6 +211,7 @@ class Router:
     def connect(self, min_lsn: int | None) -> tuple[Connection, ReplicaState | None]:
         """A connection to a fit replica that has replayed `min_lsn`, else to the primary."""
         for st in self.candidates():
+            conn = None
             try:
                 conn = st.engine.connect()
                 if min_lsn is not None and (st.replay_lsn or 0) < min_lsn:
@@ -225,6 +226,8 @@ class Router:
                 return conn, st
             except DBAPIError as exc:
                 self._failed(st, exc)
+                if conn is not None:
+                    conn.close()
         return self.primary.connect(), None
 
     def engine_for(self, min_lsn: int | None) -> Engine:
@@ -289,9 +292,15 @@ def reads_from_replica(scope: dict) -> bool:
 def is_replica_failure(exc: BaseException) -> bool:
     """A replica went away under a query, or cancelled it (recovery conflict): worth a retry
     on the primary. Not: a bad query, a timeout, anything the primary would answer alike."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+    import psycopg2
+
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
         return True
-    code = getattr(getattr(exc, "orig", None), "pgcode", None) or ""
+    code = getattr(exc.orig, "pgcode", None) or ""
+    if not code:  # raised by the client library: the connection is gone or unusable
+        return isinstance(exc.orig, psycopg2.OperationalError | psycopg2.InterfaceError)
     return code.startswith("08") or code in ("57P01", "57P02", "57P03", "40001", "57P04")
 
 
@@ -320,7 +329,7 @@ def read_engine(request: Request) -> Engine:
 
 def request_connection(request: Request) -> Iterator[Connection]:
     """`api.deps.get_conn`: the request's one connection; a replica failing under it becomes
-    ReplicaLost, which `retry_on_replica_loss` answers by running the request on the primary."""
+    ReplicaLost, which `ReadYourWrites` answers by running the request again on the primary."""
     conn = open_read_connection(request.scope, min_lsn_of(request))
     engine = conn.engine
     try:
@@ -337,19 +346,6 @@ def request_connection(request: Request) -> Iterator[Connection]:
         conn.close()
 
 
-def retry_on_replica_loss(app):
-    """Wrap a GET route's ASGI app: a ReplicaLost read is run once more, on the primary."""
-
-    async def wrapped(scope, receive, send) -> None:
-        try:
-            await app(scope, receive, send)
-        except ReplicaLost:
-            scope.setdefault("state", {})[PRIMARY_ONLY] = True
-            await app(scope, receive, send)
-
-    return wrapped
-
-
 def _current_lsn() -> str | None:
     try:
         with get_engine().connect() as conn:
@@ -359,9 +355,10 @@ def _current_lsn() -> str | None:
 
 
 class ReadYourWrites:
-    """Pure ASGI middleware: the source header on every answer, and after every non-GET
-    request (when replicas are configured) the primary's WAL position as X-Antt-LSN and the
-    antt_lsn cookie (rule 3)."""
+    """Pure ASGI middleware: the source header on every answer; after every non-GET request
+    (when replicas are configured) the primary's WAL position as X-Antt-LSN and the antt_lsn
+    cookie (rule 3); and a GET whose replica died under it (ReplicaLost, raised before any
+    byte of the answer was sent) run once more, on the primary (rule 4)."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -388,4 +385,10 @@ class ReadYourWrites:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, sender)
+        try:
+            await self.app(scope, receive, sender)
+        except ReplicaLost:
+            if scope["method"] not in SAFE_METHODS:
+                raise
+            scope.setdefault("state", {})[PRIMARY_ONLY] = True
+            await self.app(scope, receive, sender)

@@ -90,7 +90,12 @@ def autocommit(conn: Connection) -> Iterator[Connection]:
     psycopg2's own flag, not SQLAlchemy's isolation_level option: that one costs a
     `SET default_transaction_isolation` round trip on the way in and on the way out."""
     dbapi = conn.connection.driver_connection
-    dbapi.autocommit = True
+    try:
+        dbapi.autocommit = True
+    except conn.dialect.loaded_dbapi.Error as exc:  # closed under us: as SQLAlchemy would say it
+        conn.invalidate(exc)
+        raise DBAPIError.instance(None, None, exc, conn.dialect.loaded_dbapi.Error,
+                                  connection_invalidated=True) from exc
     try:
         yield conn
     finally:

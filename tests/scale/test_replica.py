@@ -159,7 +159,7 @@ def test_replica_stopped_mid_load_then_back(topology, servers):
             stop.set()
             for t in threads:
                 t.join(30)
-    assert set(statuses) == {200}, statuses  # not one 5xx while the replica went away
+    assert set(statuses) <= {200, 204}, statuses  # not one error while the replica went away
     assert sources["primary"] > 0 and sources["replica"] > 0
 
 
