@@ -94,6 +94,9 @@ def listen(engine: Engine, channel: str, on_notify: Callable[[], None],
            on_gap: Callable[[], None] | None = None) -> Listener:
     """The listener of `channel` on `engine`'s database, started once per process."""
     key = (id(engine), channel)
+    found = _listeners.get(key)  # the hot path (every authentication): no lock
+    if found is not None and not found._stop.is_set():
+        return found
     with _lock:
         found = _listeners.get(key)
         if found is not None and not found._stop.is_set():
