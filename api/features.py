@@ -9,6 +9,7 @@ and every page carries numberMatched/numberReturned and next/prev links.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -44,7 +45,14 @@ from layers.sql import (
     rows_query,
     typed_value,
 )
-from layers.versions import data_version, etag_matches, etag_of, statement_digest, tables_of, versioned_key
+from layers.versions import (
+    data_version,
+    etag_matches,
+    etag_of,
+    statement_digest,
+    version_tables,
+    versioned_key,
+)
 
 GEOJSON = "application/geo+json"
 PUBLIC = "public, no-cache"  # the same for every account allowed it; revalidated on each use
@@ -259,9 +267,6 @@ def make_router() -> APIRouter:
         except LayerError as err:
             raise problem_of(err) from err
         q = build_query(layer, principal, params)
-        points = layer.id == "incidents"  # exact points: every read audited, never shared
-        public = (not points and fmt != "csv" and principal.scope_level == "all"
-                  and not (layer.counts_incidents and q.suppress_below == 0))
         if fmt != "csv" and layer.kind == "aggregate":
             statements = [counted_items_query(q, limit, offset)]
         elif fmt != "csv":
@@ -270,21 +275,27 @@ def make_router() -> APIRouter:
             statements = [count_query(q), rows_query(q, limit, offset)]
         # The ETag: the page's statements under the data version of the tables they read
         # (layers/versions.py), known before they run, so a revalidation costs one lookup.
+        # A page that reads a table without a version gets an ETag of its bytes instead.
+        tables = version_tables(conn, " ".join(sql for sql, _ in statements))
+        points = layer.id == "incidents"  # exact points: every read audited, never shared
+        public = (tables is not None and not points and fmt != "csv" and principal.scope_level == "all"
+                  and not (layer.counts_incidents and q.suppress_below == 0))
         digest = statement_digest("items", fmt, str(request.base_url), *(x for st in statements for x in st))
-        tables = tables_of(" ".join(sql for sql, _ in statements))
         asked = request.headers.get("if-none-match", "")
+        cache = {"Cache-Control": PUBLIC if public else PRIVATE}
+        if not public:
+            cache["Vary"] = "Authorization, Cookie"
+        etag = None
         # Count and page from one snapshot, so numberMatched agrees with the pages. (The
         # request's own connection: a second one per request could exhaust the pool.)
         conn.commit()  # end the principal lookup's transaction, to choose the isolation level
         conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
-            version = data_version(conn, tables)  # first: the snapshot the page is read in
-            etag = etag_of(versioned_key(digest, version))
-            cache = {"ETag": etag, "Cache-Control": PUBLIC if public else PRIVATE}
-            if not public:
-                cache["Vary"] = "Authorization, Cookie"
-            if not points and etag_matches(asked, etag):
-                return Response(status_code=304, headers=cache)
+            if tables is not None:
+                version = data_version(conn, tables)  # first: the snapshot the page is read in
+                etag = cache["ETag"] = etag_of(versioned_key(digest, version))
+                if not points and etag_matches(asked, etag):
+                    return Response(status_code=304, headers=cache)
             no_jit(conn)
             if fmt != "csv" and layer.kind == "aggregate":
                 sql, p = statements[0]
@@ -322,6 +333,9 @@ def make_router() -> APIRouter:
                        detail={"params": params, "count": returned})
         if fmt == "csv":
             return _csv_response(rows, columns, headers, layer.id)
+        if etag is None:  # not versioned: the page's own bytes (the timeStamp is not part of it)
+            cache["ETag"] = etag = etag_of(hashlib.md5(f"{matched}|{features}".encode(),
+                                                       usedforsecurity=False).hexdigest())
         headers |= cache
         if etag_matches(asked, etag):  # exact points: audited above, then 304 as any other
             return Response(status_code=304, headers=headers)

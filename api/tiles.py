@@ -36,6 +36,7 @@ cost per request is kept small (figures: `antt bench run tiles`):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -74,7 +75,7 @@ from layers.versions import (
     etag_matches,
     etag_of,
     statement_digest,
-    tables_of,
+    version_tables,
     versioned_key,
 )
 
@@ -178,22 +179,24 @@ def _tile(conn: Connection, collection_id: str, z: int, x: int, y: int, request:
                       f"No tile {z}/{x}/{y} (z 0–{MAX_ZOOM}, x and y from 0 to 2^z − 1)")
     q = build_query(layer, principal, dict(request.query_params))  # datetime, filters...
     first = next(tile_statements(q, z, x, y))  # the statement decides the rest of the ladder
-    tables = tables_of(first.sql)
-    digest = statement_digest("tile", first.sql, first.params, MAX_TILE_BYTES)
+    tables = version_tables(conn, first.sql)  # None: it reads a table without a data version
     points = layer.id == "incidents"  # exact points: audited on every request (api/audit.py)
-    public = (not points and principal.scope_level == "all"
+    public = (tables is not None and not points and principal.scope_level == "all"
               and not (layer.counts_incidents and q.suppress_below == 0))
-    max_bytes = int(get_settings().tile_cache_mb * 1024 * 1024)
-    version, tile = _lookup(conn, digest, tables, max_bytes > 0)
-    key = versioned_key(digest, version)
-    etag = etag_of(key)
-    headers = {"Cache-Control": PUBLIC if public else PRIVATE, "ETag": etag}
+    max_bytes = int(get_settings().tile_cache_mb * 1024 * 1024) if tables is not None else 0
+    asked = request.headers.get("if-none-match")
+    headers = {"Cache-Control": PUBLIC if public else PRIVATE}
     if not public:
         headers["Vary"] = "Authorization, Cookie"
-    asked = request.headers.get("if-none-match")
-    if not points and etag_matches(asked, etag):
-        return Response(status_code=304, headers=headers)
-    headers["X-Tile-Cache"] = "hit" if tile is not None else "miss"
+    tile, etag = None, None
+    if tables is not None:
+        digest = statement_digest("tile", first.sql, first.params, MAX_TILE_BYTES)
+        version, tile = _lookup(conn, digest, tables, max_bytes > 0)
+        key = versioned_key(digest, version)
+        etag = headers["ETag"] = etag_of(key)
+        if not points and etag_matches(asked, etag):
+            return Response(status_code=304, headers=headers)
+        headers["X-Tile-Cache"] = "hit" if tile is not None else "miss"
     if tile is None:
         try:
             tile = build_tile(conn, q, z, x, y)
@@ -204,6 +207,8 @@ def _tile(conn: Connection, collection_id: str, z: int, x: int, y: int, request:
                           "zoom in or filter") from exc
         if max_bytes > 0:
             _store(conn, key, f"{layer.id}:{','.join(tables)}", version, tile, max_bytes)
+    if etag is None:  # not versioned: an ETag of the bytes (revalidation saves the transfer)
+        etag = headers["ETag"] = etag_of(hashlib.md5(tile.data, usedforsecurity=False).hexdigest())
     headers |= {"X-Tile-Features": str(tile.features), "X-Tile-Generalisation": tile.generalisation}
     if points and tile.features:
         record(conn, principal, "read_points", "incidents",

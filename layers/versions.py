@@ -5,6 +5,10 @@ response changes, in every worker and host, without asking the data itself. Stat
 triggers (migration 0007) count the write statements of every tracked table; the version of
 a query is `antt_data_version(tables it reads)`, one indexed lookup.
 
+A response that reads a table without a version (added by a later migration that did not call
+`antt_track_changes`) is not keyed this way: `version_tables` says None and the caller falls
+back to an ETag of the bytes, private, and no shared cache.
+
 A response's key is a hash of the statement that makes it (its SQL text and bind values: the
 layer, tile, filters, the caller's role through `suppress_below`, its scope, today's date for
 unit validity, ...) and that version. The same statement on the same data gives the same
@@ -22,19 +26,53 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-# The tables migration 0007 tracks (tests/api/test_versions_caching.py checks it against the database).
+# The tables migration 0007 tracks (tests/api/test_versions_caching.py checks it against the
+# database). Later migrations add theirs with `SELECT antt_track_changes('table')`; what is
+# tracked is read from the database (`tracked_tables`).
 TRACKED = ("admin_unit", "unit_lineage", "model_type", "institution", "institution_year",
            "unit_year", "security_model", "model_rating", "fire_group", "incident_category",
            "incident", "launch_point")
-_TRACKED_RE = re.compile(r"\b(" + "|".join(TRACKED) + r")\b")
+# Written only by the triggers of another tracked table: its version covers them.
+DERIVED = {"admin_unit_part": "admin_unit"}
+# Read by every layer through unit_at()/unit_now() (functions hide their reads from the SQL
+# text), and a change of boundaries moves everything placed in them: always in the version.
+ALWAYS = ("admin_unit",)
 
 VERSION_SQL = "SELECT antt_data_version(CAST(:tables AS text[]))"
 
+_COMMENT = re.compile(r"--[^\n]*")
+_FROM = re.compile(r"\b(?:FROM|JOIN)\s+(?:ONLY\s+)?([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*\()", re.IGNORECASE)
+_CTE = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s+AS\s+(?:NOT\s+)?(?:MATERIALIZED\s+)?\(", re.IGNORECASE)
+_tracked: dict[str, frozenset[str]] = {}
+
 
 @lru_cache(maxsize=1024)
-def tables_of(sql: str) -> tuple[str, ...]:
-    """The tracked tables `sql` names (its statements repeat per layer, role and scope)."""
-    return tuple(sorted(set(_TRACKED_RE.findall(sql))))
+def tables_read(sql: str) -> frozenset[str]:
+    """The tables `sql` reads: FROM/JOIN names that are not its own CTEs nor function calls
+    (its statements repeat per layer, role and scope, so this is cached)."""
+    sql = _COMMENT.sub("", sql)
+    ctes = {m.lower() for m in _CTE.findall(sql)}
+    return frozenset(DERIVED.get(n, n) for n in (m.lower() for m in _FROM.findall(sql)) if n not in ctes)
+
+
+def tracked_tables(conn: Connection) -> frozenset[str]:
+    """Tables with a data version, read once per database and process (tracking changes only
+    with a migration; a worker started before it sees the new table as untracked: uncached)."""
+    key = conn.engine.url.render_as_string(hide_password=True)
+    found = _tracked.get(key)
+    if found is None:
+        found = _tracked[key] = frozenset(conn.execute(text("SELECT tbl FROM data_version")).scalars())
+    return found
+
+
+def version_tables(conn: Connection, sql: str) -> tuple[str, ...] | None:
+    """The tables whose version keys a response made by `sql`; None when it reads a table
+    without a version (then it must not be cached by version: the caller falls back to an
+    ETag of the bytes and no shared cache)."""
+    reads = tables_read(sql) | set(ALWAYS)
+    if not reads <= tracked_tables(conn):
+        return None
+    return tuple(sorted(reads))
 
 
 def data_version(conn: Connection, tables: Iterable[str]) -> int:
