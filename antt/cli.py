@@ -184,7 +184,8 @@ def migrate(revision: str = typer.Argument("heads")) -> None:
 def serve(
     host: str = typer.Option(None, help="Default: ANTT_HOST or 127.0.0.1"),
     port: int = typer.Option(None, help="Default: ANTT_PORT or 8000"),
-    workers: int = typer.Option(1),
+    workers: int = typer.Option(1, help="uvicorn worker processes (they share nothing but the "
+                                        "database: see README, 'Several workers and a replica')"),
 ) -> None:
     """Serve the API and the map page."""
     import uvicorn
@@ -194,8 +195,11 @@ def serve(
 
     s = get_settings()
     database_url(start=True)
+    # Behind a proxy, the client's address (the failed-login limit is per IP) comes from
+    # X-Forwarded-For, trusted only from ANTT_FORWARDED_ALLOW_IPS.
     uvicorn.run("api.app:create_app", factory=True, host=host or s.host, port=port or s.port,
-                workers=workers, proxy_headers=False)
+                workers=workers, proxy_headers=bool(s.forwarded_allow_ips),
+                forwarded_allow_ips=s.forwarded_allow_ips)
 
 
 def _register_subcommands() -> None:

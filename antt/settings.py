@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     # --- web server -----------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Proxies whose X-Forwarded-For is trusted (comma-separated IPs, '*' for any): "
+                    "behind a proxy the failed-login limit per IP needs the client's address.",
+    )
     secret_key: str | None = Field(default=None, description="Token signing key; generated once.")
     token_minutes: int = 8 * 60
     basemap_url: str | None = Field(

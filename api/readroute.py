@@ -301,7 +301,9 @@ def is_replica_failure(exc: BaseException) -> bool:
     code = getattr(exc.orig, "pgcode", None) or ""
     if not code:  # raised by the client library: the connection is gone or unusable
         return isinstance(exc.orig, psycopg2.OperationalError | psycopg2.InterfaceError)
-    return code.startswith("08") or code in ("57P01", "57P02", "57P03", "40001", "57P04")
+    # 25006: a GET that writes (an audit row, a memo) reached a read-only replica: run it on
+    # the primary rather than fail (logged with its path, to be routed better)
+    return code.startswith("08") or code in ("57P01", "57P02", "57P03", "40001", "57P04", "25006")
 
 
 def open_read_connection(scope: dict, min_lsn: int | None) -> Connection:
