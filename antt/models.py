@@ -445,6 +445,7 @@ class ModelStatusEvent(Base):
     review_item_id: Mapped[int | None] = mapped_column(ForeignKey("model_review_item.id"))
     decided_by: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 # --- shared state of stateless workers (migration 0007) -----------------------------------
