@@ -17,6 +17,7 @@ unknown).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -42,6 +43,7 @@ class StudyArea:
 
 _AREAS: dict[tuple[str, str], StudyArea] = {}
 _AREAS_MAX = 32
+_AREAS_LOCK = threading.Lock()  # API requests run in threads
 
 
 def _scope(province_code: str | None, commune_code: str | None) -> tuple[str, str]:
@@ -83,9 +85,10 @@ def study_area(bind: Bind, province_code: str | None = None, commune_code: str |
         wkb = conn.execute(text(f"SELECT ST_AsBinary(ST_Multi({union})) FROM admin_unit "
                                 "WHERE id = ANY(:ids)"), {"ids": list(ids)}).scalar_one()
     area = StudyArea(key, bytes(wkb), communes)
-    if len(_AREAS) >= _AREAS_MAX:
-        _AREAS.pop(next(iter(_AREAS)))
-    _AREAS[cache_key] = area
+    with _AREAS_LOCK:
+        while len(_AREAS) >= _AREAS_MAX:
+            _AREAS.pop(next(iter(_AREAS)))
+        _AREAS[cache_key] = area
     return area
 
 

@@ -244,7 +244,8 @@ def test_the_report_map_counts_agree(merged):
         for level, area in (("commune", "95"), ("village", "95001")):
             rows = conn.execute(text(UNITS_SQL), {
                 "child_level": level, "area_id": ids[area], "area_code": area, "on": ON,
-                "start": dt.datetime(2024, 7, 1, tzinfo=dt.UTC), "end_excl": dt.datetime(2026, 7, 1, tzinfo=dt.UTC),
+                "start": dt.datetime(2024, 7, 1, tzinfo=dt.UTC),
+                "end_excl": dt.datetime(2026, 7, 1, tzinfo=dt.UTC),
                 "tolerance_m": 10.0}).mappings().all()
             got |= {r["code"]: r["incidents"] for r in rows}
     assert got == {"95001": 6, "95002": 3, "95001V1": 4, "95001V2": 2}
