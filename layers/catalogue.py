@@ -423,7 +423,35 @@ INCIDENT_COUNTS_VILLAGE = Layer(
     legend=_COUNT_LEGEND, min_zoom=9, max_zoom=18, counts_incidents=True,
 )
 
+# Targets met per commune (geo.kpi, as of today, this year's plan): the source is built per
+# request by layers.sql.kpi_source, with the caller's scope and the tile's box pushed into the
+# KPI query so a tile computes only the communes it draws.
+KPI_RAMP = ["#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850"]
+KPI_COMMUNES = Layer(
+    id="kpi_communes", vi="Chỉ tiêu đạt theo xã", en="Targets met per commune",
+    geometry_type="MultiPolygon", kind="aggregate", source="",
+    properties=(
+        Prop("code", "string", "Mã", "Code", filterable=True, in_tiles=True),
+        Prop("name", "string", "Tên", "Name", in_tiles=True),
+        Prop("province_code", "string", "Mã tỉnh", "Province code", filterable=True),
+        Prop("met", "integer", "Số chỉ tiêu đạt", "Targets met", filterable=True, in_tiles=True),
+        Prop("on_track", "integer", "Đúng tiến độ", "On track", in_tiles=True),
+        Prop("at_risk", "integer", "Có nguy cơ không đạt", "At risk", in_tiles=True),
+        Prop("missed", "integer", "Không đạt", "Missed", in_tiles=True),
+        Prop("no_data", "integer", "Chưa có số liệu", "No data"),
+        Prop("targets", "integer", "Số chỉ tiêu", "Targets", in_tiles=True),
+        Prop("year", "integer", "Năm kế hoạch", "Plan year"),
+    ),
+    scope_province="t.province_code = :scope_code", scope_commune="t.code = :scope_code",
+    # datetime= picks the day the KPIs are taken on (the end of the interval), not a filter
+    time_field="year", unit_validity=True,
+    style={"color_by": "met", "ramp": KPI_RAMP, "max_by": "targets", "fill_opacity": 0.65},
+    legend=({"value": "ramp", "colors": KPI_RAMP,
+             "label": {"vi": "Số chỉ tiêu đạt (0 → tất cả)", "en": "Targets met (0 → all)"}},),
+    min_zoom=6, max_zoom=16,
+)
+
 CATALOGUE: dict[str, Layer] = {layer.id: layer for layer in (
     PROVINCES, COMMUNES, VILLAGES, MODELS, FIRE_GROUPS, INSTITUTIONS, LAUNCH_POINTS, INCIDENTS,
-    INCIDENT_HEXAGONS, INCIDENT_COUNTS_COMMUNE, INCIDENT_COUNTS_VILLAGE,
+    INCIDENT_HEXAGONS, INCIDENT_COUNTS_COMMUNE, INCIDENT_COUNTS_VILLAGE, KPI_COMMUNES,
 )}
