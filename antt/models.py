@@ -19,7 +19,7 @@ from sqlalchemy import (
     Integer,
     Text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -97,6 +97,8 @@ class InstitutionYear(Base):
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     antt_safe: Mapped[bool | None] = mapped_column(Boolean)
     festival_held: Mapped[bool | None] = mapped_column(Boolean)
+    launched: Mapped[bool | None] = mapped_column(Boolean)
+    movement_class: Mapped[str | None] = mapped_column(Text)
 
 
 class UnitYear(Base):
@@ -179,6 +181,9 @@ class Incident(Base):
     description: Mapped[str | None] = mapped_column(Text)
     commune_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"))
     village_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"))
+    # Today's units by location (migration 0006): every incident counts in the current map.
+    commune_now_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id", ondelete="SET NULL"))
+    village_now_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id", ondelete="SET NULL"))
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
@@ -202,6 +207,8 @@ class LaunchPoint(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     geom: Mapped[object | None] = mapped_column(
         Geometry("POINT", srid=4326, spatial_index=False))
+    model_type_code: Mapped[str | None] = mapped_column(ForeignKey("model_type.code"))
+    source_model_id: Mapped[int | None] = mapped_column(ForeignKey("security_model.id"))
 
 
 class AppUser(Base):
@@ -278,3 +285,128 @@ class ReachCache(Base):
     area_m2: Mapped[float] = mapped_column(Float)
     area_within_m2: Mapped[float] = mapped_column(Float)
     computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- the year's plan (migration 0009, issue 11) ----------------------------------------------
+
+class TargetDef(Base):
+    __tablename__ = "target_def"
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name_vi: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    measure: Mapped[str] = mapped_column(Text)
+    unit_vi: Mapped[str] = mapped_column(Text)
+    unit_en: Mapped[str] = mapped_column(Text)
+    direction: Mapped[str] = mapped_column(Text)
+    default_threshold: Mapped[float] = mapped_column(Float)
+    metric: Mapped[str | None] = mapped_column(Text)
+    applies_to: Mapped[str] = mapped_column(Text, default="commune")
+    due: Mapped[str] = mapped_column(Text, default="12-31")
+    position: Mapped[int] = mapped_column(Integer, default=100)
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Plan(Base):
+    __tablename__ = "plan"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_level: Mapped[str] = mapped_column(Text)
+    unit_code: Mapped[str] = mapped_column(Text)
+    year: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str | None] = mapped_column(Text)
+    doc_number: Mapped[str | None] = mapped_column(Text)
+    issued_on: Mapped[dt.date | None] = mapped_column(Date)
+    signer: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(Text)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PlanTarget(Base):
+    __tablename__ = "plan_target"
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id", ondelete="CASCADE"), primary_key=True)
+    target_code: Mapped[str] = mapped_column(ForeignKey("target_def.code"), primary_key=True)
+    threshold: Mapped[float] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class TargetValue(Base):
+    __tablename__ = "target_value"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_code: Mapped[str] = mapped_column(ForeignKey("target_def.code"))
+    unit_level: Mapped[str] = mapped_column(Text)
+    unit_code: Mapped[str] = mapped_column(Text)
+    year: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float] = mapped_column(Float)
+    recorded_on: Mapped[dt.date] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(Text)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MovementEvent(Base):
+    __tablename__ = "movement_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(Text, unique=True)
+    kind: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    held_on: Mapped[dt.date] = mapped_column(Date)
+    commune_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"))
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"))
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id"))
+    launch_point_id: Mapped[int | None] = mapped_column(ForeignKey("launch_point.id"))
+    place: Mapped[str | None] = mapped_column(Text)
+    participants: Mapped[int | None] = mapped_column(Integer)
+    notes: Mapped[str | None] = mapped_column(Text)
+    attachments: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    created_by: Mapped[str | None] = mapped_column(Text)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ModelReview(Base):
+    __tablename__ = "model_review"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    commune_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id", ondelete="CASCADE"))
+    commune_code: Mapped[str] = mapped_column(Text)
+    year: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(Text)
+    reviewed_on: Mapped[dt.date] = mapped_column(Date)
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ModelReviewItem(Base):
+    __tablename__ = "model_review_item"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("model_review.id", ondelete="CASCADE"))
+    model_id: Mapped[int] = mapped_column(ForeignKey("security_model.id", ondelete="CASCADE"))
+    proposal: Mapped[str] = mapped_column(Text)
+    reason_vi: Mapped[str] = mapped_column(Text)
+    reason_en: Mapped[str] = mapped_column(Text)
+    ratings: Mapped[list] = mapped_column(JSONB)
+    decision: Mapped[str | None] = mapped_column(Text)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ModelStatusEvent(Base):
+    __tablename__ = "model_status_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("security_model.id", ondelete="CASCADE"))
+    on_date: Mapped[dt.date] = mapped_column(Date)
+    decision: Mapped[str] = mapped_column(Text)
+    status_before: Mapped[str] = mapped_column(Text)
+    status_after: Mapped[str] = mapped_column(Text)
+    review_item_id: Mapped[int | None] = mapped_column(ForeignKey("model_review_item.id"))
+    decided_by: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

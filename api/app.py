@@ -24,6 +24,10 @@ ROUTERS = (
     "api.units",
     "api.audit",
     "api.exports",
+    "api.targets",
+    "api.reviews",
+    "api.events",
+    "api.templates",
     "api.jobs",
     "api.web",  # the map page at / and its static assets: last, it owns the root path
 )

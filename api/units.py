@@ -21,18 +21,9 @@ from api.guards import reject_nul
 from api.problems import Problem, field_error
 from api.scope import commune_in_scope
 from geo import coverage as cov
+from geo import kpi
 from geo.filters import VN_TZ, local_midnight
-
-# (key, vi, en, target share or count, comparison) — DOMAIN.md "The year's targets".
-TARGETS = (
-    ("institutions_safe", "Cơ quan, doanh nghiệp, nhà trường đạt chuẩn \"An toàn về ANTT\"",
-     "Agencies, enterprises and schools certified \"An toàn về ANTT\"", 0.8, "gt"),
-    ("launched", "Thôn, tổ dân phố phát động phong trào", "Villages where the movement was launched",
-     0.8, "ge"),
-    ("class_kha_or_better", "Đơn vị xếp loại khá trở lên", "Units classified 'khá' or better", 0.8, "ge"),
-    ("new_models", "Mô hình mới trong năm", "New models this year", 1, "ge"),
-    ("festival", "Tổ chức Ngày hội toàn dân bảo vệ ANTQ (19/8)", "Held the 19 August festival", 1.0, "ge"),
-)
+from geo.placement import now_column
 
 
 class UnitSummary(BaseModel):
@@ -97,69 +88,44 @@ def models_of(conn: Connection, unit: dict[str, Any], on: dt.date) -> list[dict[
     return [{k: clean(v) for k, v in r.items()} for r in rows]
 
 
-def _target(key: str, vi: str, en: str, target: float, op: str, value: float | None,
-            basis: dict[str, Any]) -> dict[str, Any]:
-    met = None if value is None else (value > target if op == "gt" else value >= target)
-    return {"key": key, "label": {"vi": vi, "en": en}, "value": value, "target": target,
-            "comparison": op, "met": met, "basis": basis}
-
-
-def _share(num: int, den: int) -> float | None:
-    return None if not den else num / den
-
-
 def targets_of(conn: Connection, unit: dict[str, Any], on: dt.date,
                coverage: dict[str, Any]) -> list[dict[str, Any]]:
-    """Progress against the year's targets; value None where the data is not recorded."""
-    villages_sql = ("SELECT id FROM admin_unit WHERE level = 'village' AND parent_id = :id"
-                    if unit["level"] == "commune" else "SELECT CAST(:id AS integer)")
-    year = on.year
-    uy = conn.execute(text(f"""
-        SELECT count(*) FILTER (WHERE launched IS NOT NULL) AS launched_known,
-               count(*) FILTER (WHERE launched) AS launched,
-               count(*) FILTER (WHERE movement_class IS NOT NULL) AS class_known,
-               count(*) FILTER (WHERE movement_class IN ('xuat_sac', 'kha')) AS class_good,
-               count(*) FILTER (WHERE festival_held IS NOT NULL) AS festival_known,
-               count(*) FILTER (WHERE festival_held) AS festival_held
-        FROM unit_year WHERE year = :year AND unit_id IN ({villages_sql})"""),
-        {"id": unit["id"], "year": year}).mappings().one()
-    col = "commune_id" if unit["level"] == "commune" else "village_id"
-    inst = conn.execute(text(f"""
-        SELECT count(*) FILTER (WHERE y.antt_safe IS NOT NULL) AS safe_known,
-               count(*) FILTER (WHERE y.antt_safe) AS safe,
-               count(*) FILTER (WHERE y.festival_held IS NOT NULL) AS festival_known,
-               count(*) FILTER (WHERE y.festival_held) AS festival_held
-        FROM institution i LEFT JOIN institution_year y ON y.institution_id = i.id AND y.year = :year
-        WHERE i.{col} = :id"""), {"id": unit["id"], "year": year}).mappings().one()
-    new_models = conn.execute(text(
-        f"SELECT count(*) FROM security_model WHERE {col} = :id AND founded_on BETWEEN :y0 AND :on"),
-        {"id": unit["id"], "y0": dt.date(year, 1, 1), "on": on}).scalar_one()
-    fest_known = uy["festival_known"] + inst["festival_known"]
-    rows = [
-        (inst["safe"], inst["safe_known"]),
-        (uy["launched"], uy["launched_known"]),
-        (uy["class_good"], uy["class_known"]),
-        None,
-        (uy["festival_held"] + inst["festival_held"], fest_known),
-    ]
+    """Progress against the year's targets, from the KPI engine (geo.kpi): shares as 0..1, counts
+    as counts; ``met`` None where there is no data; ``status`` the engine's (met, on_track, …)."""
+    commune = unit["code"] if unit["level"] == "commune" else unit["parent_code"]
+    df = kpi.kpis(conn, on, level=unit["level"], commune_code=commune)
+    df = df[df["code"] == unit["code"]]
+    defs = {d.code: d for d in kpi.target_defs(conn)}
     out = []
-    for (key, vi, en, target, op), counts in zip(TARGETS, rows, strict=True):
-        if key == "new_models":
-            out.append(_target(key, vi, en, target, op, new_models, {"year": year}))
+    for rec in df.to_dict("records"):
+        d = defs[rec["target"]]
+        scale = 100.0 if d.measure == "percent" else 1.0
+        actual = clean(rec["actual"])
+        if actual is not None and d.measure == "percent" and rec["denominator"]:
+            value = rec["numerator"] / rec["denominator"]  # exact share, not 100 x n / d / 100
         else:
-            num, den = counts
-            out.append(_target(key, vi, en, target, op, _share(num, den),
-                               {"count": num, "recorded": den, "year": year}))
+            value = None if actual is None else actual / scale
+        out.append({"key": d.code, "label": {"vi": d.name_vi, "en": d.name_en},
+                    "value": clean(value),
+                    "target": rec["threshold"] / scale, "comparison": d.direction,
+                    "met": None if rec["status"] == "no_data" else rec["status"] == "met",
+                    "status": rec["status"], "measure": d.measure,
+                    "basis": {"count": clean(rec["numerator"]), "recorded": clean(rec["denominator"]),
+                              "year": on.year}})
     return out
 
 
 def trend_of(conn: Connection, unit: dict[str, Any], on: dt.date,
              principal: Principal) -> dict[str, Any]:
     """Incidents per month, January to the month of ``on``, this year and last year."""
-    # By location inside today's polygon, not by the stored commune_id: last year's incidents
-    # were assigned to the units of their own era, and the trend compares like with like.
-    inside = ("EXISTS (SELECT 1 FROM admin_unit_part pt WHERE pt.unit_id = :id "
-              "AND ST_Intersects(pt.geom, i.geom))")
+    # By location, not by the unit of the incident's date: last year's incidents were assigned
+    # to the units of their own era, and the trend compares like with like. A current unit has
+    # them stored (geo.placement: today's unit holding the point); an older one is tested.
+    if unit["valid_to"] is None:
+        inside = f"i.{now_column(unit['level'])} = :id"
+    else:
+        inside = ("EXISTS (SELECT 1 FROM admin_unit_part pt WHERE pt.unit_id = :id "
+                  "AND ST_Intersects(pt.geom, i.geom))")
     start = dt.date(on.year - 1, 1, 1)
     rows = conn.execute(text(f"""
         SELECT to_char(occurred_at AT TIME ZONE :tz, 'YYYY-MM') AS month, count(*) AS n

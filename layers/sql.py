@@ -8,7 +8,7 @@ text concatenation), never by looping over geometries in Python.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -16,6 +16,8 @@ from sqlalchemy import Connection, text
 from antt.accounts import POINT_ROLES
 from antt.crs import METRIC_SRID
 from antt.settings import get_settings
+from geo import kpi
+from geo.filters import VN_TZ
 from geo.grid import hex_index_sql
 from layers.access import Caller, scope_filter
 from layers.catalogue import Layer, Prop
@@ -135,6 +137,51 @@ def hexagon_source(q: LayerQuery) -> tuple[str, dict[str, Any]]:
     return sql, params
 
 
+def kpi_date(q: LayerQuery) -> date:
+    """The local date a KPI layer is computed on: the end of the time asked, else today."""
+    if q.time is None or (q.time.end is None and q.time.start is None):
+        return q.today
+    end = q.time.end if q.time.end is not None else q.time.start
+    local = end.astimezone(VN_TZ)
+    day = local.date()
+    exclusive_midnight = not q.time.end_inclusive and q.time.end is not None and local.time() == time(0)
+    return day - timedelta(days=1) if exclusive_midnight and q.time.start != q.time.end else day
+
+
+def kpi_source(q: LayerQuery) -> tuple[str, dict[str, Any]]:
+    """Communes with how many of the year's targets they meet (geo.kpi), as of the end of the
+    ``datetime`` asked (its local date; an instant is that day), else today; the plan year is
+    that date's year.
+
+    The caller's scope and the box are applied to the communes inside the KPI query itself, so
+    a tile or a province computes only its own communes."""
+    inner: list[str] = []
+    params: dict[str, Any] = {"kpi_on": kpi_date(q)}
+    if q.caller.scope_level == "province" and q.caller.scope_code:
+        inner.append("u.province_code = :scope_code")
+    elif q.caller.scope_level == "commune" and q.caller.scope_code:
+        inner.append("u.code = :scope_code")
+    if q.caller.scope_level != "all" and q.caller.scope_code:
+        params["scope_code"] = q.caller.scope_code
+    if q.bbox is not None:
+        env, env_params = _envelope(q.bbox)
+        inner.append(f"u.geom && {env}")
+        params |= env_params
+    where = "".join(f" AND {c}" for c in inner)
+    dates = kpi.Dates(on_param=":kpi_on", year_param="extract(year FROM CAST(:kpi_on AS date))")
+    sql = f"""(SELECT u.id AS fid, u.geom, u.code, u.name, u.province_code, u.valid_from, u.valid_to,
+        k.met, k.on_track, k.at_risk, k.missed, k.no_data, k.targets,
+        extract(year FROM CAST(:kpi_on AS date))::int AS year
+        FROM admin_unit u JOIN (
+            SELECT unit_id, count(*) FILTER (WHERE status = 'met') AS met,
+                   count(*) FILTER (WHERE status = 'on_track') AS on_track,
+                   count(*) FILTER (WHERE status = 'at_risk') AS at_risk,
+                   count(*) FILTER (WHERE status = 'missed') AS missed,
+                   count(*) FILTER (WHERE status = 'no_data') AS no_data, count(*) AS targets
+            FROM ({kpi.kpi_sql('commune', where, dates)}) kk GROUP BY unit_id) k ON k.unit_id = u.id)"""
+    return sql, params
+
+
 def source_and_where(q: LayerQuery, *, with_bbox: bool = True) -> tuple[str, list[str], dict[str, Any]]:
     """The FROM source (alias t), the WHERE parts and the parameters, for any layer."""
     layer = q.layer
@@ -143,6 +190,9 @@ def source_and_where(q: LayerQuery, *, with_bbox: bool = True) -> tuple[str, lis
     if layer.id == "incident_hexagons":
         source, hex_params = hexagon_source(q)
         params |= hex_params
+    elif layer.id == "kpi_communes":
+        source, kpi_params = kpi_source(q)
+        params |= kpi_params
     elif layer.counts_incidents and layer.kind == "aggregate":
         inc_parts, inc_params = _incident_filter(q)
         if q.bbox is not None:

@@ -24,7 +24,7 @@ from antt.accounts import create_user
 from data.boundaries.units import ERA_2025
 from data.demo import boundaries as demo_boundaries
 from data.demo import incidents as demo_incidents
-from data.demo import movement
+from data.demo import movement, yearplan
 from data.demo.plan import Plan, choose_plan
 from data.demo.sql import execute, read_frame
 from data.demo.villages import create_villages, demo_communes
@@ -35,7 +35,8 @@ DEFAULT_VILLAGES_PER_COMMUNE = 9
 DEFAULT_YEARS = 3
 EXISTING = "existing"  # use the communes already in the database
 DEMO_ROLES = ("admin", "police", "planner", "committee", "viewer")
-DEMO_TABLES = ("incident", "launch_point", "security_model", "fire_group", "institution", "unit_year")
+DEMO_TABLES = ("movement_event", "model_review", "plan", "target_value", "incident", "launch_point",
+               "security_model", "fire_group", "institution", "unit_year")
 POINT_TABLES = ("incident", "launch_point", "security_model", "fire_group", "institution")
 
 
@@ -147,7 +148,8 @@ def generate(engine: Engine, boundaries: Path | str | None = None, *, province_c
     steps = ["Ranh giới / boundaries", "Thôn / villages", "Mô hình / models",
              "Tổ liên gia PCCC / fire groups",
              "Cơ quan, trường, doanh nghiệp / institutions", "Kết quả năm / yearly facts",
-             "Điểm phát động / launch points", f"Sự vụ / incidents ({incidents:,})", "Tài khoản / accounts"]
+             "Điểm phát động / launch points", "Kế hoạch năm, sự kiện / plans, events",
+             f"Sự vụ / incidents ({incidents:,})", "Tài khoản / accounts"]
     with ExitStack() as stack:
         conn = stack.enter_context(engine.begin())
         # PostGIS functions' high cost estimates make JIT compile every query (~0.7 s each) here.
@@ -204,14 +206,16 @@ def generate(engine: Engine, boundaries: Path | str | None = None, *, province_c
         step(6)
         launches = movement.create_launch_points(conn, villages, plan, seed, until)
         step(7)
+        cycle = yearplan.create_year_plans(conn, communes, plan, provinces[0], seed, until, year_list)
+        step(8)
         report = demo_incidents.create_incidents(conn, villages, plan, incidents, seed, until, years,
                                                  communes["id"].tolist(), on_date)
-        step(8)
-        accounts = create_accounts(conn, provinces[0], password_for)
         step(9)
+        accounts = create_accounts(conn, provinces[0], password_for)
+        step(10)
         counts = {"communes": len(communes), "villages": len(villages), "village_models": len(models),
                   "fire_groups": fire, "institutions": inst, "unit_years": unit_years,
-                  "launch_points": launches, "incidents": report.total}
+                  "launch_points": launches, **cycle, "incidents": report.total}
         manifest = {"seed": seed, "until": until.isoformat(), "start": report.start.isoformat(),
                     "years": years, "hotspot_from": (until - dt.timedelta(days=364)).isoformat(),
                     "synthetic": synthetic, "province_codes": provinces, "counts": counts,

@@ -13,7 +13,7 @@ from layers.sql import LayerQuery, source_and_where
 
 CONTRACT_IDS = {"provinces", "communes", "villages", "models", "fire_groups", "institutions",
                 "launch_points", "incidents", "incident_hexagons", "incident_counts_commune",
-                "incident_counts_village"}
+                "incident_counts_village", "kpi_communes"}
 
 
 def test_the_contract_collections_and_nothing_else():

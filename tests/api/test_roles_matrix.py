@@ -31,6 +31,8 @@ def _only(statuses: dict[str, int], allowed: tuple[str, ...], yes: int, no: int 
 POINTS = ("admin", "police")
 NO_JOB = "00000000-0000-4000-8000-000000000000"
 PLANNING = ("admin", "planner")
+PLAN_ROLES = ("admin", "committee", "planner")  # the year's plan: BCĐ 138 and its standing body
+DECIDE_ROLES = ("admin", "committee")  # decisions of a review of models
 
 
 def _feature(collection: str, lonlat: list[float]) -> dict[str, Any]:
@@ -94,6 +96,37 @@ def matrix(c1: str, lonlat: list[float]) -> dict[tuple[str, str], tuple[str, dic
         ("GET", "/audit"): ("/audit", {}, _only(AUTH_200, ("admin",), 200)),
         ("GET", "/exports/map"): (f"/exports/map?commune={c1}", {}, AUTH_200),
         ("GET", "/jobs"): ("/jobs", {}, AUTH_200),
+        # the year's plan (issue 11): KPIs are aggregates, every role reads them in its scope;
+        # writes are probed with a body that is refused after the role gate (422), so nothing is written
+        ("GET", "/targets/definitions"): ("/targets/definitions", {}, AUTH_200),
+        ("POST", "/targets/definitions"): ("/targets/definitions", {"json": {}},
+                                           _only(AUTH_200, PLAN_ROLES, 422)),
+        ("POST", "/targets/values"): ("/targets/values", {"json": {}}, _only(AUTH_200, PLAN_ROLES, 422)),
+        ("GET", "/plans/{level}/{code}/{year}"): (f"/plans/commune/{c1}/2026", {}, AUTH_200),
+        ("PUT", "/plans/{level}/{code}/{year}"):
+            (f"/plans/commune/{c1}/2026", {"json": {"targets": {"x": 1}}}, _only(AUTH_200, PLAN_ROLES, 422)),
+        ("GET", "/kpis"): ("/kpis?province=31", {}, AUTH_200),
+        ("GET", "/kpis/ranking"): ("/kpis/ranking?province=31", {}, AUTH_200),
+        ("GET", "/kpis/{level}/{code}"): (f"/kpis/commune/{c1}", {}, AUTH_200),
+        ("POST", "/reviews"): ("/reviews", {"json": {}}, _only(AUTH_200, PLAN_ROLES, 422)),
+        ("GET", "/reviews"): ("/reviews", {}, AUTH_200),
+        ("GET", "/reviews/{review_id}"): ("/reviews/1", {}, {**dict.fromkeys(ROLES, 404), "anon": 401}),
+        ("PUT", "/reviews/{review_id}/items/{item_id}"):
+            ("/reviews/1/items/1", {"json": {}}, _only(AUTH_200, DECIDE_ROLES, 422)),
+        ("POST", "/reviews/{review_id}/confirm"):
+            ("/reviews/1/confirm", {}, _only(AUTH_200, DECIDE_ROLES, 404)),
+        ("POST", "/reviews/{review_id}/items/{item_id}/replicas"):
+            ("/reviews/1/items/1/replicas", {"json": {}}, _only(AUTH_200, PLAN_ROLES, 422)),
+        ("GET", "/events"): ("/events", {}, AUTH_200),
+        ("POST", "/events"): ("/events", {"json": {}}, _only(AUTH_200, PLAN_ROLES, 422)),
+        ("GET", "/events/{event_id}"): ("/events/1", {}, {**dict.fromkeys(ROLES, 404), "anon": 401}),
+        ("PUT", "/events/{event_id}"): ("/events/1", {"json": {}}, _only(AUTH_200, PLAN_ROLES, 422)),
+        ("DELETE", "/events/{event_id}"): ("/events/1", {}, _only(AUTH_200, PLAN_ROLES, 428)),
+        ("POST", "/events/import"): ("/events/import", {}, _only(AUTH_200, PLAN_ROLES, 422)),
+        ("GET", "/templates/{commune}/{year}.xlsx"): (f"/templates/{c1}/2026.xlsx", {},
+                                                      _only(AUTH_200, PLAN_ROLES, 200)),
+        ("POST", "/templates/{commune}/{year}"):
+            (f"/templates/{c1}/2026", {}, _only(AUTH_200, PLAN_ROLES, 422)),
     }
     # Someone else's (here: nobody's) job does not exist for the caller: 404, never 403.
     no_job = f"/jobs/{NO_JOB}"
