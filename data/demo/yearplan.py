@@ -25,15 +25,18 @@ PROVINCE_TARGETS = {"institutions_safe": 80, "launched": 80, "class_kha_or_bette
 FESTIVAL_DAY = (8, 19)
 
 
-def _plans(conn: Connection, rng: np.random.Generator, province: str, communes: pd.DataFrame,
+def _plans(conn: Connection, rng: np.random.Generator, provinces: list[str], communes: pd.DataFrame,
            years: list[int], until: dt.date) -> int:
     rows, targets = [], []
     for y in years:
-        rows.append({"unit_level": "province", "unit_code": province, "year": y,
-                     "title": f"Kế hoạch công tác trọng tâm xây dựng phong trào toàn dân bảo vệ ANTQ năm {y}",
-                     "doc_number": f"{int(rng.integers(10, 90))}/KH-BCĐ138", "issued_on": dt.date(y, 1, 20),
-                     "signer": "Trưởng Ban Chỉ đạo 138 tỉnh (demo)", "created_by": "demo_planner"})
-        targets += [(("province", province, y), code, value) for code, value in PROVINCE_TARGETS.items()]
+        for province in provinces:
+            rows.append({"unit_level": "province", "unit_code": province, "year": y,
+                         "title": "Kế hoạch công tác trọng tâm xây dựng phong trào toàn dân bảo vệ ANTQ "
+                                  f"năm {y}",
+                         "doc_number": f"{int(rng.integers(10, 90))}/KH-BCĐ138",
+                         "issued_on": dt.date(y, 1, 20),
+                         "signer": "Trưởng Ban Chỉ đạo 138 tỉnh (demo)", "created_by": "demo_planner"})
+            targets += [(("province", province, y), code, value) for code, value in PROVINCE_TARGETS.items()]
     # A quarter of the communes raise some targets for the current year (seed 001 is such a plan).
     raising = communes.iloc[np.sort(rng.choice(len(communes), max(1, len(communes) // 4), replace=False))]
     for c in raising.itertuples():
@@ -130,9 +133,10 @@ def _events(conn: Connection, rng: np.random.Generator, communes: pd.DataFrame, 
     return copy_frame(conn, "movement_event", frame)
 
 
-def create_year_plans(conn: Connection, communes: pd.DataFrame, plan: Plan, province: str, seed: int,
+def create_year_plans(conn: Connection, communes: pd.DataFrame, plan: Plan, provinces: list[str], seed: int,
                       until: dt.date, years: list[int]) -> dict[str, int]:
-    """Plans, institution facts and events for the demo; returns counts for the manifest."""
+    """Plans (each province's, and raised ones for a quarter of the communes), institution facts
+    and events for the demo; returns counts for the manifest."""
     rng = np.random.default_rng([seed, 11])
     years = [y for y in years if dt.date(y, 1, 1) <= until]
     # A festival not yet held this year is not recorded as held (the generator fills every year).
@@ -142,7 +146,7 @@ def create_year_plans(conn: Connection, communes: pd.DataFrame, plan: Plan, prov
         execute(conn, "UPDATE institution_year y SET festival_held = NULL FROM institution s "
                       "WHERE s.id = y.institution_id AND s.is_demo AND y.year = %(y)s", {"y": until.year})
     communes = communes.sort_values("code").reset_index(drop=True)
-    plans = _plans(conn, rng, province, communes, years, until)
+    plans = _plans(conn, rng, provinces, communes, years, until)
     _institution_facts(conn, rng)
     events = _events(conn, rng, communes, years, until)
     return {"plans": plans, "events": events}
