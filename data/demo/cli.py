@@ -91,8 +91,9 @@ def main(
     label = " (dữ liệu giả lập / synthetic)" if result.synthetic else ""
     console.print(f"Tỉnh / province {', '.join(result.province_codes)}{label}: "
                   + ", ".join(f"{k} {v:,}" for k, v in result.counts.items()))
-    console.print("Điểm nóng cài sẵn / planted hotspots: "
-                  + "; ".join(f"{h.village_name}, {h.commune_name}" for h in result.plan.hotspots))
+    hotspots = [f"{h.village_name}, {h.commune_name}" for h in result.plan.hotspots]
+    more = (f"; … (+{len(hotspots) - 6:,}, xem / see demo_manifest)" if len(hotspots) > 6 else "")
+    console.print("Điểm nóng cài sẵn / planted hotspots: " + "; ".join(hotspots[:6]) + more)
     console.print(f"Thôn chưa có mô hình đạt / uncovered villages: {len(result.plan.uncovered)}")
     console.print(accounts_table(result))
     warm_coverage(None)
