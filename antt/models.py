@@ -181,6 +181,9 @@ class Incident(Base):
     description: Mapped[str | None] = mapped_column(Text)
     commune_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"))
     village_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"))
+    # Today's units by location (migration 0006): every incident counts in the current map.
+    commune_now_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id", ondelete="SET NULL"))
+    village_now_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id", ondelete="SET NULL"))
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

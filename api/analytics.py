@@ -460,11 +460,11 @@ def kde_for(conn: Connection, principal: Principal, hp: HeatmapParams, flt: Inci
                    f"{METRIC_SRID}) AS g"
         params: dict[str, Any] = {}  # the account's scope (or chosen unit) still bounds the data below
     else:
+        from geo.area import AREA_SQL, area_params
+
         require_area(province, commune)
-        area_sql = (f"SELECT ST_Transform(geom, {METRIC_SRID}) AS g FROM admin_unit WHERE level = :lvl "
-                    "AND code = :code AND valid_from <= :on AND (valid_to IS NULL OR :on < valid_to) "
-                    "ORDER BY valid_from DESC LIMIT 1")
-        params = {"lvl": "commune" if commune else "province", "code": commune or province, "on": on}
+        area_sql = AREA_SQL  # a province: the union of its communes (geo.area)
+        params = area_params(conn, province, commune, on)
     wkb = conn.execute(text(f"WITH a AS ({area_sql}) SELECT ST_AsBinary(ST_Segmentize(g, 1000)) FROM a"),
                        params).scalar()
     if wkb is None:
@@ -477,7 +477,8 @@ def kde_for(conn: Connection, principal: Principal, hp: HeatmapParams, flt: Inci
     scope_sql = ""
     scope_params: dict[str, Any] = {}
     if province or commune:
-        scope_sql = (" AND i.commune_id IN (SELECT id FROM admin_unit WHERE level = 'commune' AND "
+        scope_sql = (" AND coalesce(i.commune_now_id, i.commune_id) IN (SELECT id FROM admin_unit "
+                     "WHERE level = 'commune' AND "
                      + ("code = :sc_commune)" if commune else "province_code = :sc_province)"))
         scope_params = {"sc_commune": commune, "sc_province": province}
     wexpr = kde.WEIGHTS[hp.weight] if hp.weight else "1"

@@ -178,7 +178,7 @@ def run_query(conn: Connection, principal: Principal, q: IncidentQuery) -> Incid
     where, params = flt.sql("i")
     place, place_params = place_sql(q)
     check_poly(conn, place_params)
-    scope, scope_params = row_filter(principal, "i")
+    scope, scope_params = row_filter(principal, "i", incidents=True)
     cap = get_settings().incident_query_cap
     params.update(place_params, **scope_params, cap=cap + 1, lat=q.lat, lng=q.lng)
     rows = conn.execute(text(f"""

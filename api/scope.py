@@ -21,12 +21,17 @@ def commune_ids_sql(principal: Principal) -> str | None:
     return None
 
 
-def row_filter(principal: Principal, alias: str = "") -> tuple[str, dict[str, Any]]:
-    """`AND ...` restricting a table with a commune_id column to the account's scope."""
+def row_filter(principal: Principal, alias: str = "", *,
+               incidents: bool = False) -> tuple[str, dict[str, Any]]:
+    """`AND ...` restricting a table with a commune_id column to the account's scope.
+    Incidents are scoped by today's commune holding them, else the commune of their date
+    (geo.placement): a province account sees its incidents from before the 2025 merger too."""
     sub = commune_ids_sql(principal)
     if sub is None:
         return "", {}
-    col = f"{alias}.commune_id" if alias else "commune_id"
+    prefix = f"{alias}." if alias else ""
+    col = (f"coalesce({prefix}commune_now_id, {prefix}commune_id)" if incidents
+           else f"{prefix}commune_id")
     return f" AND {col} IN ({sub})", {"scope_code": principal.scope_code}
 
 

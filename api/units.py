@@ -23,6 +23,7 @@ from api.scope import commune_in_scope
 from geo import coverage as cov
 from geo import kpi
 from geo.filters import VN_TZ, local_midnight
+from geo.placement import now_column
 
 
 class UnitSummary(BaseModel):
@@ -117,10 +118,14 @@ def targets_of(conn: Connection, unit: dict[str, Any], on: dt.date,
 def trend_of(conn: Connection, unit: dict[str, Any], on: dt.date,
              principal: Principal) -> dict[str, Any]:
     """Incidents per month, January to the month of ``on``, this year and last year."""
-    # By location inside today's polygon, not by the stored commune_id: last year's incidents
-    # were assigned to the units of their own era, and the trend compares like with like.
-    inside = ("EXISTS (SELECT 1 FROM admin_unit_part pt WHERE pt.unit_id = :id "
-              "AND ST_Intersects(pt.geom, i.geom))")
+    # By location, not by the unit of the incident's date: last year's incidents were assigned
+    # to the units of their own era, and the trend compares like with like. A current unit has
+    # them stored (geo.placement: today's unit holding the point); an older one is tested.
+    if unit["valid_to"] is None:
+        inside = f"i.{now_column(unit['level'])} = :id"
+    else:
+        inside = ("EXISTS (SELECT 1 FROM admin_unit_part pt WHERE pt.unit_id = :id "
+                  "AND ST_Intersects(pt.geom, i.geom))")
     start = dt.date(on.year - 1, 1, 1)
     rows = conn.execute(text(f"""
         SELECT to_char(occurred_at AT TIME ZONE :tz, 'YYYY-MM') AS month, count(*) AS n

@@ -78,11 +78,12 @@ GENERATE = [
                round(CAST(:incidents AS float8) * weight / sum(weight::float8) OVER ())::int AS n FROM w
     )
     INSERT INTO incident (category_code, occurred_at, youth_involved, deaths, injuries, commune_id,
-                          village_id, is_demo, geom)
+                          village_id, commune_now_id, village_now_id, is_demo, geom)
     SELECT (ARRAY['crime/theft','crime/theft','crime/fraud/online','crime/disorder','crime/injury',
                   'crime/drugs','traffic','traffic','fire/fire','violation'])[1 + floor(random() * 10)::int],
            TIMESTAMPTZ '2023-11-01 00:00+07' + random() * INTERVAL '1096 days',
-           random() < 0.15, (random() < 0.02)::int, (random() < 0.1)::int, n.parent_id, n.id, true, d.geom
+           random() < 0.15, (random() < 0.02)::int, (random() < 0.1)::int, n.parent_id, n.id,
+           n.parent_id, n.id, true, d.geom
     FROM n, LATERAL ST_Dump(ST_GeneratePoints(n.geom, n.n, n.id)) d
     WHERE n.n > 0"""),
 ]

@@ -74,7 +74,8 @@ def commune_aggregate(bind: Bind, flt: IncidentFilter, province_code: str | None
     """Counts per commune and last year's, both suppressed below ``min_count``; the change is
     only given when neither count is suppressed."""
     df = same_period_last_year(bind, flt, "commune", province_code, commune_code, on)
-    out = _apply(df, min_count, ["unit_id", "code", "name"])
+    # counts rolled up through unit_lineage may be fractional: shown rounded
+    out = _apply(df.assign(count=df["count"].round()), min_count, ["unit_id", "code", "name"])
     last, last_flags = suppress(df["count_last_year"].round(), min_count)
     out["count_last_year"] = pd.Series(last, index=df.index, dtype=object)
     out["suppressed_last_year"] = last_flags

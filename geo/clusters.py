@@ -20,8 +20,8 @@ import pandas as pd
 
 from antt.crs import METRIC_SRID
 from geo._db import Bind, frame
+from geo.area import AREA_SQL, area_params
 from geo.filters import IncidentFilter
-from geo.grid import area_sql
 
 
 def incident_clusters(bind: Bind, flt: IncidentFilter = IncidentFilter(), eps_m: float = 200.0,
@@ -39,7 +39,7 @@ def incident_clusters(bind: Bind, flt: IncidentFilter = IncidentFilter(), eps_m:
                 else "ST_ConcaveHull(ST_Collect(g), :ratio)")
     where, params = flt.sql("i")
     sql = f"""
-    WITH area AS MATERIALIZED ({area_sql(province_code, commune_code)}),
+    WITH area AS MATERIALIZED ({AREA_SQL}),
     p AS (
         SELECT i.id, i.occurred_at, i.youth_involved, ST_Transform(i.geom, {METRIC_SRID}) AS g
         FROM incident i, area
@@ -63,6 +63,6 @@ def incident_clusters(bind: Bind, flt: IncidentFilter = IncidentFilter(), eps_m:
            ST_Area(hp) AS area_m2, ST_AsGeoJSON(ST_Transform(hp, 4326), 6)::json AS geometry
     FROM poly ORDER BY first_id
     """
-    params |= {"eps": float(eps_m), "minpts": int(min_points), "ratio": float(concave_ratio),
-               "on": on or flt.end or date.today(), "area_code": province_code or commune_code}
+    params |= {"eps": float(eps_m), "minpts": int(min_points), "ratio": float(concave_ratio)}
+    params |= area_params(bind, province_code, commune_code, on or flt.end or date.today())
     return frame(bind, sql, params)

@@ -38,6 +38,7 @@ from sqlalchemy import text
 
 from geo._db import ACTIVE_SQL, Bind, connect, frame, valid_on
 from geo.filters import IncidentFilter
+from geo.placement import unit_expr
 from geo.reach import unit_reach
 
 RATING_RANK = {"tot": 4, "kha": 3, "trung_binh": 2, "yeu": 1}
@@ -351,19 +352,22 @@ def _default_period(on: date) -> IncidentFilter:
 
 
 
-def _rank_by_need(bind: Bind, df: pd.DataFrame, unit_col: str, period: IncidentFilter) -> pd.DataFrame:
-    """Attach incidents per 1,000 residents, youth incidents and the trend, then sort by need."""
+def _rank_by_need(bind: Bind, df: pd.DataFrame, level: str, on: date,
+                  period: IncidentFilter) -> pd.DataFrame:
+    """Attach incidents per 1,000 residents, youth incidents and the trend, then sort by need.
+    Incidents of any date count in the unit of ``on``'s map holding them (geo.placement)."""
+    unit = unit_expr(bind, level, on)
     cur_where, cur_params = period.sql("i", "f_")
     last_where, last_params = period.last_year().sql("i", "l_")
     sql = f"""
-    SELECT i.{unit_col} AS unit_id,
+    SELECT {unit} AS unit_id,
            count(*) FILTER (WHERE {cur_where}) AS incidents,
            count(*) FILTER (WHERE {cur_where} AND i.youth_involved) AS youth_incidents,
            count(*) FILTER (WHERE {last_where}) AS incidents_last_year
-    FROM incident i WHERE i.{unit_col} = ANY(:unit_ids) AND (({cur_where}) OR ({last_where}))
-    GROUP BY i.{unit_col}"""
+    FROM incident i WHERE {unit} = ANY(:unit_ids) AND (({cur_where}) OR ({last_where}))
+    GROUP BY 1"""
     ids = [int(x) for x in df["id"]]
-    counts = frame(bind, sql, {"unit_ids": ids, **cur_params, **last_params})
+    counts = frame(bind, sql, {"unit_ids": ids, "on": on, **cur_params, **last_params})
     out = df.merge(counts, how="left", left_on="id", right_on="unit_id").drop(columns=["unit_id"])
     for col in ("incidents", "youth_incidents", "incidents_last_year"):
         out[col] = out[col].fillna(0).astype(int)
@@ -389,7 +393,7 @@ def uncovered_villages(bind: Bind, on: date, rule: CoverageRule = CoverageRule()
     against the same period last year. Villages without population sort after those with one."""
     cov = village_coverage(bind, on, rule, province_code=province_code, commune_code=commune_code)
     unc = cov[~cov["covered"].astype(bool)].reset_index(drop=True)
-    return _rank_by_need(bind, unc, "village_id", period or _default_period(on))
+    return _rank_by_need(bind, unc, "village", on, period or _default_period(on))
 
 
 def uncovered_communes(bind: Bind, on: date, rule: CoverageRule = CoverageRule(),
@@ -400,7 +404,7 @@ def uncovered_communes(bind: Bind, on: date, rule: CoverageRule = CoverageRule()
     are only filled when a radius is given (overlays memoised by geo.reach: ~15 ms per changed commune)."""
     cov = commune_coverage(bind, on, rule, radius_m=radius_m, province_code=province_code)
     unc = cov[~cov["covered"].astype(bool)].reset_index(drop=True)
-    return _rank_by_need(bind, unc, "commune_id", period or _default_period(on))
+    return _rank_by_need(bind, unc, "commune", on, period or _default_period(on))
 
 
 # Count columns of commune_coverage that add up across units (shares are recomputed after).

@@ -34,9 +34,10 @@ from scipy.stats import norm
 
 from antt.crs import METRIC_SRID
 from geo._db import Bind, frame
+from geo.area import AREA_SQL, area_params
 from geo.filters import IncidentFilter
 from geo.getis_ord import gi_star
-from geo.grid import area_sql, hex_counts, hex_index_sql
+from geo.grid import hex_counts, hex_index_sql
 from geo.hotspots import neighbours
 
 STEPS = {"month": "1 month", "quarter": "3 months"}
@@ -126,7 +127,7 @@ def emerging_hotspots(bind: Bind, flt: IncidentFilter, cell_m: float = 500.0, st
     where, params = flt.sql("i")
     hi, hj = hex_index_sql("p.x", "p.y")
     sql = f"""
-    WITH area AS MATERIALIZED ({area_sql(province_code, commune_code)}),
+    WITH area AS MATERIALIZED ({AREA_SQL}),
     p AS MATERIALIZED (
         SELECT ST_X(g) AS x, ST_Y(g) AS y, t FROM (
             SELECT ST_Transform(i.geom, {METRIC_SRID}) AS g,
@@ -134,7 +135,7 @@ def emerging_hotspots(bind: Bind, flt: IncidentFilter, cell_m: float = 500.0, st
             FROM incident i, area WHERE i.geom && area.g4326 AND {where}) q
     )
     SELECT {hi} AS i, {hj} AS j, t, count(*) AS n FROM p GROUP BY 1, 2, 3"""
-    params |= {"hex_size": float(cell_m), "on": on or flt.end, "area_code": province_code or commune_code}
+    params |= {"hex_size": float(cell_m)} | area_params(bind, province_code, commune_code, on or flt.end)
     counts = frame(bind, sql, params)
     # the cells of the study area (zeros included), same filter
     cells = hex_counts(bind, cell_m, flt, province_code, commune_code, on or flt.end)

@@ -16,25 +16,13 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import text
 
 from antt.crs import METRIC_SRID
-from geo._db import Bind, connect, frame
+from geo._db import Bind, frame
+from geo.area import AREA_SQL, study_area
 from geo.filters import IncidentFilter
 
 SQRT3 = math.sqrt(3.0)
-
-
-def area_sql(province_code: str | None, commune_code: str | None) -> str:
-    """SQL for the study area (one row, column g in EPSG:3405, g4326 for index filters)."""
-    if (province_code is None) == (commune_code is None):
-        raise ValueError("give exactly one of province_code / commune_code")
-    level = "province" if province_code is not None else "commune"
-    return f"""
-    SELECT ST_Transform(geom, {METRIC_SRID}) AS g, geom AS g4326 FROM admin_unit
-    WHERE level = '{level}' AND code = :area_code
-      AND valid_from <= :on AND (valid_to IS NULL OR :on < valid_to)
-    ORDER BY valid_from DESC LIMIT 1"""
 
 
 HEX_SIZE = "CAST(:hex_size AS float8)"  # psycopg2 sends floats as numeric literals: force float8
@@ -72,31 +60,29 @@ _CELLS_MAX = 32
 
 def hex_cells(bind: Bind, cell_m: float, province_code: str | None = None,
               commune_code: str | None = None, on: date | None = None) -> pd.DataFrame:
-    """(i, j, x, y) of every hexagon of side ``cell_m`` touching the area, from ST_HexagonGrid.
+    """(i, j, x, y) of every hexagon of side ``cell_m`` touching the study area (``geo.area``:
+    a commune, or the union of a province's communes valid on ``on``), from ST_HexagonGrid.
 
-    The set depends only on the area's outline and the size, not on any filter, so it is cached
-    per process, keyed by the database, an md5 of the outline and the size: a re-imported
-    outline gets a new key. Callers must not modify the returned frame."""
+    The set depends only on the area and the size, not on any filter, so it is cached per
+    process, keyed by the database, the area's key (its units and their row versions) and the
+    size: a re-imported outline gets a new key. Callers must not modify the returned frame."""
     on = on or date.today()
-    params = {"hex_size": float(cell_m), "on": on, "area_code": province_code or commune_code}
-    with connect(bind) as conn:
-        digest = conn.execute(text(f"WITH area AS ({area_sql(province_code, commune_code)}) "
-                                   "SELECT md5(ST_AsEWKB(g4326)) FROM area"), params).scalar()
-        key = (conn.engine.url.render_as_string(hide_password=True), digest, float(cell_m))
-    if digest is None:
+    area = study_area(bind, province_code, commune_code, on)
+    if area is None:
         return pd.DataFrame({"i": pd.Series(dtype="int64"), "j": pd.Series(dtype="int64"),
                              "x": pd.Series(dtype="float64"), "y": pd.Series(dtype="float64")})
+    key = (_url(bind), area.key, float(cell_m))
     if key in _CELLS:
         return _CELLS[key]
     cells = frame(bind, f"""
-    WITH area AS MATERIALIZED ({area_sql(province_code, commune_code)}),
+    WITH area AS MATERIALIZED ({AREA_SQL}),
     -- grids over the boxes of small pieces of the area hug its shape: far fewer candidate
     -- hexagons to test than one grid over the whole bounding box (5x faster on a province)
     parts AS MATERIALIZED (SELECT ST_Subdivide(area.g, 128) AS g FROM area)
     SELECT DISTINCT h.i, h.j
     FROM parts, ST_HexagonGrid({HEX_SIZE}, parts.g) h
     WHERE ST_Intersects(parts.g, h.geom)
-    ORDER BY h.i, h.j""", params)
+    ORDER BY h.i, h.j""", {"hex_size": float(cell_m), "area_wkb": area.wkb})
     cells = cells.astype({"i": "int64", "j": "int64"})
     x, y = hex_centres(cells["i"].to_numpy(), cells["j"].to_numpy(), cell_m)
     cells["x"], cells["y"] = x, y
@@ -104,6 +90,11 @@ def hex_cells(bind: Bind, cell_m: float, province_code: str | None = None,
         _CELLS.pop(next(iter(_CELLS)))
     _CELLS[key] = cells
     return cells
+
+
+def _url(bind: Bind) -> str:
+    engine = bind.engine if hasattr(bind, "engine") else bind
+    return engine.url.render_as_string(hide_password=True)
 
 
 def hex_centres(i: np.ndarray, j: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
@@ -137,8 +128,9 @@ def hex_polygons_geojson(i: np.ndarray, j: np.ndarray, size: float) -> list[dict
 def hex_counts(bind: Bind, cell_m: float, flt: IncidentFilter = IncidentFilter(),
                province_code: str | None = None, commune_code: str | None = None,
                on: date | None = None, with_geometry: bool = True) -> pd.DataFrame:
-    """Every hexagon of side ``cell_m`` metres that touches the study area (a province or a
-    commune valid on ``on``, default: the filter's end or today), with its incident count
+    """Every hexagon of side ``cell_m`` metres that touches the study area (a commune, or the
+    union of a province's communes valid on ``on``, default: the filter's end or today: see
+    ``geo.area``; so every incident inside one of those communes is in a cell), with its count
     (zeros included: Gi* needs them). Columns: i, j, count, x, y (centre, EPSG:3405) and, with
     ``with_geometry``, geometry (GeoJSON dict in EPSG:4326)."""
     if cell_m <= 0:
@@ -148,17 +140,23 @@ def hex_counts(bind: Bind, cell_m: float, flt: IncidentFilter = IncidentFilter()
     where, params = flt.sql("i")
     hi, hj = hex_index_sql("p.x", "p.y")
     counts = frame(bind, f"""
-    WITH area AS MATERIALIZED ({area_sql(province_code, commune_code)}),
+    WITH area AS MATERIALIZED ({AREA_SQL}),
     p AS MATERIALIZED (
         SELECT ST_X(g) AS x, ST_Y(g) AS y
         FROM (SELECT ST_Transform(i.geom, {METRIC_SRID}) AS g FROM incident i, area
               WHERE i.geom && area.g4326 AND {where}) t
     )
     SELECT {hi} AS i, {hj} AS j, count(*) AS n FROM p GROUP BY 1, 2""",
-                   params | {"hex_size": float(cell_m), "on": on,
-                             "area_code": province_code or commune_code})
+                   params | {"hex_size": float(cell_m),
+                             "area_wkb": _area_wkb(bind, province_code, commune_code, on)})
     df = cells.merge(counts.astype({"i": "int64", "j": "int64"}), on=["i", "j"], how="left")
     df.insert(2, "count", df.pop("n").fillna(0).astype("int64"))
     if with_geometry:
         df["geometry"] = hex_polygons_geojson(df["i"].to_numpy(), df["j"].to_numpy(), cell_m)
     return df
+
+
+def _area_wkb(bind: Bind, province_code: str | None, commune_code: str | None,
+              on: date) -> bytes | None:
+    area = study_area(bind, province_code, commune_code, on)
+    return None if area is None else area.wkb

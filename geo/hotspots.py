@@ -29,6 +29,7 @@ from geo.filters import IncidentFilter
 from geo.getis_ord import gi_star
 from geo.grid import hex_counts
 from geo.moran import local_moran
+from geo.placement import unit_expr
 from geo.weights import distance_band, knn
 
 
@@ -64,9 +65,12 @@ def village_counts(bind: Bind, flt: IncidentFilter = IncidentFilter(), province_
                    commune_code: str | None = None, on: date | None = None,
                    with_geometry: bool = True) -> pd.DataFrame:
     """Incident counts per village valid on ``on`` (default: filter end or today), zeros
-    included, with the village centroid in EPSG:3405 (x, y)."""
+    included, with the village centroid in EPSG:3405 (x, y). Incidents of any date count in
+    the village that holds them on that map (``geo.placement``), so the counts add up to the
+    hexagons' over the same area."""
     on = on or flt.end or date.today()
     where, params = flt.sql("i")
+    unit = unit_expr(bind, "village", on)
     scope = []
     if province_code is not None:
         scope.append("v.province_code = :province_code")
@@ -81,8 +85,8 @@ def village_counts(bind: Bind, flt: IncidentFilter = IncidentFilter(), province_
           {''.join(' AND ' + s for s in scope)}
     ),
     counts AS (
-        SELECT i.village_id, count(*) AS n FROM incident i
-        WHERE i.village_id IN (SELECT id FROM v) AND {where} GROUP BY i.village_id
+        SELECT {unit} AS village_id, count(*) AS n FROM incident i
+        WHERE {unit} IN (SELECT id FROM v) AND {where} GROUP BY 1
     )
     SELECT v.id, v.code, v.name, v.commune_code, v.population, COALESCE(c.n, 0) AS count,
            ST_X(p) AS x, ST_Y(p) AS y{geom_col}

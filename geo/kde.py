@@ -34,8 +34,8 @@ from sqlalchemy import text
 
 from antt.crs import METRIC_SRID, pinned
 from geo._db import Bind, connect, frame
+from geo.area import AREA_SQL, area_params
 from geo.filters import IncidentFilter
-from geo.grid import area_sql
 
 WEIGHTS = {"deaths": "i.deaths", "injuries": "i.injuries", "casualties": "(i.deaths + i.injuries)"}
 
@@ -72,12 +72,12 @@ def incident_points(bind: Bind, flt: IncidentFilter = IncidentFilter(), province
     where, params = flt.sql("i")
     wexpr = WEIGHTS[weight] if weight else "1"
     sql = f"""
-    WITH area AS MATERIALIZED ({area_sql(province_code, commune_code)})
+    WITH area AS MATERIALIZED ({AREA_SQL})
     SELECT ST_X(p) AS x, ST_Y(p) AS y, {wexpr}::float8 AS w
     FROM incident i, area, LATERAL ST_Transform(i.geom, {METRIC_SRID}) p
     WHERE i.geom && area.g4326 AND ST_Intersects(area.g4326, i.geom) AND {where}
     ORDER BY i.id"""
-    params |= {"on": on or flt.end or date.today(), "area_code": province_code or commune_code}
+    params |= area_params(bind, province_code, commune_code, on or flt.end or date.today())
     df = frame(bind, sql, params)
     return df[["x", "y"]].to_numpy(dtype="float64").reshape(-1, 2), df["w"].to_numpy(dtype="float64")
 
@@ -136,10 +136,11 @@ def kde_grid(bind: Bind, flt: IncidentFilter = IncidentFilter(), cell_m: float =
     if bw <= 0:
         raise ValueError("bandwidth_m must be > 0")
     with connect(bind) as conn:
-        wkb = conn.execute(text(f"WITH area AS ({area_sql(province_code, commune_code)}) "
-                                "SELECT ST_AsBinary(g) FROM area"),
-                           {"on": on or flt.end or date.today(),
-                            "area_code": province_code or commune_code}).scalar_one()
+        wkb = conn.execute(text(f"WITH area AS ({AREA_SQL}) SELECT ST_AsBinary(g) FROM area"),
+                           area_params(bind, province_code, commune_code,
+                                       on or flt.end or date.today())).scalar()
+    if wkb is None:
+        raise ValueError("study area not found / không tìm thấy vùng phân tích")
     area = shapely.from_wkb(bytes(wkb))
     minx, miny, maxx, maxy = area.bounds
     x0, y0 = math.floor(minx / cell_m) * cell_m, math.floor(miny / cell_m) * cell_m

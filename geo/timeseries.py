@@ -8,11 +8,13 @@ Public functions
 - ``same_period_last_year(bind, flt, level='commune', province_code=None, commune_code=None,
   on=None)`` -> DataFrame (unit_id, code, name, count, count_last_year, change, change_pct)
 
-Units are those valid on ``on`` (default: the filter's end). Incidents carry the unit of the day
-they happened, so last year's incidents may sit in pre-2025 communes: for ``level='commune'``
-those are rolled up into the units of ``on`` through ``unit_lineage`` (a partial split is
-apportioned by ``area_share``, so rolled-up counts can be fractional). Villages have no
-lineage; a village that did not exist last year simply has no last-year incidents.
+Units are those valid on ``on`` (default: the filter's end). Every incident counts in the unit
+of that map that holds its point, whatever its own date (``geo.placement``): last year's
+incidents, recorded in pre-2025 communes, count in today's commune and village that hold them,
+so "cùng kỳ" across the 1 July 2025 merger compares like with like. Only an incident that lies
+in no unit of that map but has a (pre-2025) commune of its own date is rolled up through
+``unit_lineage`` (level 'commune'; a partial split is apportioned by ``area_share``, so such
+counts can be fractional).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import pandas as pd
 
 from geo._db import Bind, frame
 from geo.filters import IncidentFilter
+from geo.placement import unit_expr
 
-LEVELS = {"commune": "commune_id", "village": "village_id"}
+LEVELS = ("commune", "village")
+SHARE = "CASE WHEN l.merge_type = 'full' THEN 1.0 ELSE COALESCE(l.area_share, 0) END"
 
 
 def _units_sql(level: str, province_code: str | None, commune_code: str | None) -> str:
@@ -53,7 +57,8 @@ def monthly_series(bind: Bind, flt: IncidentFilter, level: str = "commune",
                    on: date | None = None) -> pd.DataFrame:
     """Incident counts per unit and local calendar month over the filter's date range."""
     _check(flt, level)
-    col = LEVELS[level]
+    on = on or flt.end
+    unit = unit_expr(bind, level, on)
     where, params = flt.sql("i")
     sql = f"""
     WITH u AS MATERIALIZED ({_units_sql(level, province_code, commune_code)}),
@@ -61,15 +66,15 @@ def monthly_series(bind: Bind, flt: IncidentFilter, level: str = "commune",
                                       date_trunc('month', CAST(:e AS date)),
                                       interval '1 month')::date AS month),
     counts AS (
-        SELECT i.{col} AS unit_id,
+        SELECT {unit} AS unit_id,
                date_trunc('month', i.occurred_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS month,
                count(*) AS n
-        FROM incident i WHERE i.{col} IN (SELECT id FROM u) AND {where} GROUP BY 1, 2
+        FROM incident i WHERE {unit} IN (SELECT id FROM u) AND {where} GROUP BY 1, 2
     )
     SELECT u.id AS unit_id, u.code, u.name, m.month, COALESCE(c.n, 0) AS count
     FROM u CROSS JOIN months m LEFT JOIN counts c ON c.unit_id = u.id AND c.month = m.month
     ORDER BY u.code, m.month"""
-    params |= {"s": flt.start, "e": flt.end, "on": on or flt.end, "province_code": province_code,
+    params |= {"s": flt.start, "e": flt.end, "on": on, "province_code": province_code,
                "commune_code": commune_code}
     df = frame(bind, sql, params)
     df["count"] = df["count"].astype("int64")
@@ -82,30 +87,36 @@ def same_period_last_year(bind: Bind, flt: IncidentFilter, level: str = "commune
     """Count in the period, in the same period a year earlier, change and % change
     (None when last year had none)."""
     _check(flt, level)
-    col = LEVELS[level]
+    on = on or flt.end
+    unit = unit_expr(bind, level, on)
     cur_where, cur_params = flt.sql("i", "f_")
     last_where, last_params = flt.last_year().sql("i", "l_")
     rollup = ""
     if level == "commune":
         rollup = f"""
         UNION ALL
-        -- last year's incidents in units no longer valid on :on, via unit_lineage
-        SELECT u.id, 0, sum(o.n * CASE WHEN l.merge_type = 'full' THEN 1.0
-                                       ELSE COALESCE(l.area_share, 0) END)
-        FROM (SELECT i.{col} AS uid, count(*) AS n FROM incident i
-              WHERE {last_where} AND i.{col} IS NOT NULL AND i.{col} NOT IN (SELECT id FROM u)
+        -- incidents in no commune of this map, with a commune of their own date that is no
+        -- longer valid: apportioned through unit_lineage
+        SELECT u.id, sum(o.cur * {SHARE}), sum(o.last * {SHARE})
+        FROM (SELECT i.commune_id AS uid,
+                     count(*) FILTER (WHERE {cur_where})::float8 AS cur,
+                     count(*) FILTER (WHERE {last_where})::float8 AS last
+              FROM incident i
+              WHERE ({unit}) IS NULL AND i.commune_id IS NOT NULL
+                AND i.commune_id NOT IN (SELECT id FROM u) AND (({cur_where}) OR ({last_where}))
               GROUP BY 1) o
         JOIN admin_unit old ON old.id = o.uid
-        JOIN unit_lineage l ON l.old_code = old.code AND l.old_level = old.level AND l.new_level = 'commune'
+        JOIN unit_lineage l ON l.old_code = old.code AND l.old_level = old.level
+                           AND l.new_level = 'commune'
         JOIN u ON u.code = l.new_code
         GROUP BY u.id"""
     sql = f"""
     WITH u AS MATERIALIZED ({_units_sql(level, province_code, commune_code)}),
     parts AS (
-        SELECT i.{col} AS unit_id,
+        SELECT {unit} AS unit_id,
                count(*) FILTER (WHERE {cur_where})::float8 AS cur,
                count(*) FILTER (WHERE {last_where})::float8 AS last
-        FROM incident i WHERE i.{col} IN (SELECT id FROM u) AND (({cur_where}) OR ({last_where}))
+        FROM incident i WHERE {unit} IN (SELECT id FROM u) AND (({cur_where}) OR ({last_where}))
         GROUP BY 1
         {rollup}
     )
@@ -113,10 +124,11 @@ def same_period_last_year(bind: Bind, flt: IncidentFilter, level: str = "commune
            COALESCE(sum(p.last), 0) AS count_last_year
     FROM u LEFT JOIN parts p ON p.unit_id = u.id
     GROUP BY u.id, u.code, u.name ORDER BY u.code"""
-    params = {**cur_params, **last_params, "on": on or flt.end, "province_code": province_code,
+    params = {**cur_params, **last_params, "on": on, "province_code": province_code,
               "commune_code": commune_code}
     df = frame(bind, sql, params)
-    df["count"] = df["count"].astype("int64")
+    cur = df["count"].astype("float64")
+    df["count"] = cur.astype("int64") if (cur == cur.round()).all() else cur
     last = df["count_last_year"].astype("float64")
     if (last == last.round()).all():
         df["count_last_year"] = last.astype("int64")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from antt.accounts import POINT_ROLES, ROLES
+from geo.placement import unit_expr_sql
 
 ALL_ROLES: frozenset[str] = frozenset(ROLES)
 PropertyType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
@@ -128,7 +129,8 @@ def _unit_source(level: str) -> str:
 _COMMUNE_OF_SCOPE = "(SELECT id FROM admin_unit WHERE level = 'commune' AND code = :scope_code)"
 _COMMUNES_OF_PROVINCE = ("(SELECT id FROM admin_unit WHERE level = 'commune' "
                          "AND province_code = :scope_code)")
-# Point tables carry commune_id; scope is by the commune the point was assigned to.
+# Point tables carry commune_id; scope is by the commune the point was assigned to (for
+# incidents today's commune holding it, else the commune of its date: geo.placement).
 _POINT_SCOPE_PROVINCE = f"t._commune_id IN {_COMMUNES_OF_PROVINCE}"
 _POINT_SCOPE_COMMUNE = f"t._commune_id IN {_COMMUNE_OF_SCOPE}"
 
@@ -319,7 +321,7 @@ INCIDENTS = Layer(
         ic.name_en AS category_en, i.occurred_at, i.precision, i.deaths, i.injuries,
         i.youth_involved, i.status, i.source, i.description,
         c.code AS commune_code, v.code AS village_code,
-        i.commune_id AS _commune_id, i.version AS _version
+        coalesce(i.commune_now_id, i.commune_id) AS _commune_id, i.version AS _version
         FROM incident i JOIN incident_category ic ON ic.code = i.category_code
         {_point_units_join('i')})""",
     properties=(
@@ -364,8 +366,8 @@ INCIDENT_HEXAGONS = Layer(
     properties=(Prop("cell_m", "integer", "Cạnh lục giác (m)", "Hexagon size (m)", in_tiles=True),
                 *_COUNT_PROPS),
     # Applied to the raw incident table (alias i) before the points are binned.
-    scope_province=f"i.commune_id IN {_COMMUNES_OF_PROVINCE}",
-    scope_commune=f"i.commune_id IN {_COMMUNE_OF_SCOPE}",
+    scope_province=f"coalesce(i.commune_now_id, i.commune_id) IN {_COMMUNES_OF_PROVINCE}",
+    scope_commune=f"coalesce(i.commune_now_id, i.commune_id) IN {_COMMUNE_OF_SCOPE}",
     time_field="occurred_at",
     style={"color_by": "count", "ramp": COUNT_RAMP, "fill_opacity": 0.6},
     legend=_COUNT_LEGEND, min_zoom=6, max_zoom=18, counts_incidents=True,
@@ -375,23 +377,20 @@ INCIDENT_HEXAGONS = Layer(
 def _count_source(level: str) -> str:
     """Units valid today with the number of matching incidents inside them; 1-2 are hidden.
 
-    An incident keeps the unit it was assigned when written; one from before the 2025
-    reorganisation points to an old unit, so it is placed in today's unit by `unit_at`.
+    Every incident counts in today's unit that holds its point, whatever its date
+    (geo.placement: the stored today placement, filled by triggers; an older map is placed
+    with unit_at), so the counts agree with the hexagons.
 
     `{inc_filter}` is spliced in by the builder (time, category, youth on alias `i`).
     """
-    column = "commune_id" if level == "commune" else "village_id"
     return f"""(SELECT u.id AS fid, u.geom, u.code, u.name, u.province_code,
         p.code AS parent_code, u.parent_id AS _parent_id, u.valid_from, u.valid_to,
         CASE WHEN n.n < :suppress_below THEN NULL ELSE coalesce(n.n, 0) END AS count,
         coalesce(n.n < :suppress_below, false) AS suppressed
         FROM admin_unit u LEFT JOIN admin_unit p ON p.id = u.parent_id
         LEFT JOIN (SELECT x.unit_id, count(*) AS n
-                   FROM (SELECT coalesce(cur.id, unit_at(i.geom, '{level}', :today)) AS unit_id
-                         FROM incident i
-                         LEFT JOIN admin_unit cur ON cur.id = i.{column} AND cur.valid_from <= :today
-                              AND (cur.valid_to IS NULL OR cur.valid_to > :today)
-                         WHERE {{inc_filter}}) x
+                   FROM (SELECT {unit_expr_sql(level, "i", "today")} AS unit_id
+                         FROM incident i WHERE {{inc_filter}}) x
                    GROUP BY x.unit_id) n ON n.unit_id = u.id
         WHERE u.level = '{level}' AND u.geom IS NOT NULL)"""
 

@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, text
 
 from antt.crs import METRIC_SRID
 from antt.settings import PROJECT_ROOT, get_settings
+from geo.placement import unit_expr_sql
 
 VENDOR = PROJECT_ROOT / "web" / "vendor" / "node_modules"
 CHROMIUM = "/usr/bin/chromium"
@@ -78,8 +79,9 @@ WITH units AS (
     WHERE u.level = :child_level AND {CURRENT} AND u.geom IS NOT NULL
       AND (u.parent_id = :area_id OR (:child_level = 'commune' AND u.province_code = :area_code))
 ),
-incidents AS (
-    SELECT CASE WHEN :child_level = 'village' THEN i.village_id ELSE i.commune_id END AS unit_id,
+incidents AS (  -- any date, in the unit of :on's map holding it (geo.placement)
+    SELECT CASE WHEN :child_level = 'village' THEN {unit_expr_sql("village", "i", "on")}
+                ELSE {unit_expr_sql("commune", "i", "on")} END AS unit_id,
            count(*) AS n
     FROM incident i
     WHERE i.occurred_at >= :start AND i.occurred_at < :end_excl

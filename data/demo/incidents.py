@@ -309,12 +309,18 @@ def insert_incidents(conn: Connection, frame: pd.DataFrame, commune_ids: list[in
         execute(conn, """
             INSERT INTO incident (external_id, category_code, occurred_at, precision, deaths, injuries,
                                   youth_involved, status, source, description, commune_id, village_id,
-                                  is_demo, geom)
+                                  commune_now_id, village_now_id, is_demo, geom)
             SELECT %(prefix)s || lpad(p.n::text, 7, '0'), p.category_code, to_timestamp(p.t), p.precision,
                    p.deaths, p.injuries, p.youth_involved, p.status, 'antt demo',
                    'Dữ liệu mẫu / demo: ' || c.name_vi,
                    CASE WHEN p.snapped THEN a.parent_id ELSE p.commune_id END,
                    CASE WHEN p.snapped THEN p.anchor_village ELSE p.village_id END,
+                   -- today's units (migration 0006) are these when they are open-ended (the
+                   -- demo's map is the current one); else the trigger looks them up
+                   CASE WHEN a.valid_to IS NULL THEN
+                        CASE WHEN p.snapped THEN a.parent_id ELSE p.commune_id END END,
+                   CASE WHEN a.valid_to IS NULL THEN
+                        CASE WHEN p.snapped THEN p.anchor_village ELSE p.village_id END END,
                    true,
                    ST_SetSRID(CASE WHEN p.snapped THEN ST_MakePoint(p.anchor_lon7 / 1e7, p.anchor_lat7 / 1e7)
                                    ELSE ST_MakePoint(p.lon7 / 1e7, p.lat7 / 1e7) END, 4326)

@@ -198,10 +198,12 @@ INCIDENTS = Kind(
     ),
     write_sql="""
         INSERT INTO incident AS t (external_id, category_code, occurred_at, precision, deaths,
-            injuries, youth_involved, status, source, description, commune_id, village_id, geom)
+            injuries, youth_involved, status, source, description, commune_id, village_id,
+            commune_now_id, village_now_id, geom)
         SELECT external_id, category, occurred_at, coalesce(precision, 'exact'),
                coalesce(deaths, 0), coalesce(injuries, 0), coalesce(youth_involved, false),
-               coalesce(status, 'reported'), source, description, commune_id, village_id, geom
+               coalesce(status, 'reported'), source, description, commune_id, village_id,
+               commune_now_id, village_now_id, geom
         FROM import_stage ORDER BY row_no
         ON CONFLICT (external_id) DO UPDATE SET
             category_code = EXCLUDED.category_code, occurred_at = EXCLUDED.occurred_at,
@@ -209,7 +211,8 @@ INCIDENTS = Kind(
             injuries = EXCLUDED.injuries, youth_involved = EXCLUDED.youth_involved,
             status = EXCLUDED.status, source = EXCLUDED.source,
             description = EXCLUDED.description, commune_id = EXCLUDED.commune_id,
-            village_id = EXCLUDED.village_id, geom = EXCLUDED.geom,
+            village_id = EXCLUDED.village_id, commune_now_id = EXCLUDED.commune_now_id,
+            village_now_id = EXCLUDED.village_now_id, geom = EXCLUDED.geom,
             version = t.version + 1, updated_at = now()
         RETURNING (xmax = 0)
     """,

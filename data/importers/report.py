@@ -43,6 +43,7 @@ class ImportReport:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    outside_era: int = 0  # placed in today's units only: outside every unit of their date's era
     dry_run: bool = False
     errors: list[Issue] = field(default_factory=list)
     repairs: list[Repair] = field(default_factory=list)
@@ -63,7 +64,7 @@ class ImportReport:
         return {
             "kind": self.kind, "source": self.source, "rows": self.rows, "ok": self.ok,
             "dry_run": self.dry_run, "inserted": self.inserted, "updated": self.updated,
-            "unchanged": self.unchanged,
+            "unchanged": self.unchanged, "outside_era": self.outside_era,
             "errors": [asdict(e) for e in self.sorted_errors()],
             "repairs": [asdict(r) for r in self.repairs], "notes": self.notes,
         }

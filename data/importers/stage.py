@@ -43,6 +43,7 @@ def create_stage(conn: Connection, columns: dict[str, str]) -> None:
     conn.exec_driver_sql(
         f"CREATE TEMP TABLE {STAGE} (row_no integer PRIMARY KEY, lon double precision, "
         f"lat double precision, on_date date NOT NULL, commune_id integer, village_id integer, "
+        f"commune_now_id integer, village_now_id integer, "
         f"geom geometry(Point, 4326), {cols}) ON COMMIT DROP")
 
 
@@ -97,21 +98,47 @@ WHERE s.row_no = a.row_no
 """
 
 
+# Today's units (the open-ended ones, migration 0006): the unit of the point's date when that
+# one is still open, else the same join among the open-ended units.
+NOW_SQL = """
+UPDATE {stage} s SET {now} = s.{era} FROM admin_unit u
+WHERE u.id = s.{era} AND u.valid_to IS NULL;
+UPDATE {stage} s SET {now} = a.unit_id
+FROM (
+  SELECT DISTINCT ON (s.row_no) s.row_no, u.id AS unit_id
+  FROM {stage} s
+  JOIN admin_unit_part pt ON ST_Intersects(pt.geom, s.geom)
+  JOIN admin_unit u ON u.id = pt.unit_id
+  WHERE u.level = '{level}' AND s.{now} IS NULL AND u.valid_to IS NULL
+  ORDER BY s.row_no, ST_Contains(pt.geom, s.geom) DESC, u.code
+) a
+WHERE s.row_no = a.row_no
+"""
+
+
 def assign_units(conn: Connection) -> None:
-    """Set commune_id and village_id of every staged point in two set-based joins."""
+    """Set commune_id and village_id (units valid on the row's date) and commune_now_id and
+    village_now_id (today's units) of every staged point in set-based joins."""
     conn.exec_driver_sql(ASSIGN_SQL.format(stage=STAGE, column="commune_id", level="commune"))
     conn.exec_driver_sql(ASSIGN_SQL.format(stage=STAGE, column="village_id", level="village"))
+    for level in ("commune", "village"):
+        conn.exec_driver_sql(NOW_SQL.format(stage=STAGE, now=f"{level}_now_id",
+                                            era=f"{level}_id", level=level))
 
 
 def report_outside(conn: Connection, report: ImportReport) -> None:
-    """Each staged point inside Vietnam's box but in no commune valid on its date is an error."""
+    """Each staged point inside Vietnam's box but in no commune, neither of its date's era nor
+    of today, is an error. A point outside every commune of its date (or of an era whose
+    boundaries are not loaded) but inside one of today's is written, placed in today's units
+    by location, and counted in the report (``outside_era``)."""
     rows = conn.exec_driver_sql(
         f"""
         SELECT s.row_no, s.on_date, s.lon, s.lat,
                EXISTS (SELECT 1 FROM admin_unit u WHERE u.level = 'commune'
                        AND u.valid_from <= s.on_date
                        AND (u.valid_to IS NULL OR s.on_date < u.valid_to)) AS era_loaded
-        FROM {STAGE} s WHERE s.geom IS NOT NULL AND s.commune_id IS NULL ORDER BY s.row_no
+        FROM {STAGE} s WHERE s.geom IS NOT NULL AND s.commune_id IS NULL
+          AND s.commune_now_id IS NULL ORDER BY s.row_no
         """).fetchall()
     for row_no, on_date, lon, lat, era_loaded in rows:
         where = f"{lon:.6f}, {lat:.6f}"
@@ -120,6 +147,23 @@ def report_outside(conn: Connection, report: ImportReport) -> None:
                        "The point is outside every commune", where)
         else:
             report.add(row_no, "geometry",
-                       f"Chưa nạp ranh giới xã cho ngày {on_date} (antt import boundaries --era)",
-                       f"No commune boundaries are loaded for {on_date} "
-                       "(run antt import boundaries --era ...)", where)
+                       f"Điểm không nằm trong xã/phường hiện nay nào và chưa nạp ranh giới xã "
+                       f"cho ngày {on_date} (antt import boundaries --era)",
+                       f"The point is outside every current commune, and no commune boundaries "
+                       f"are loaded for {on_date} (run antt import boundaries --era ...)", where)
+    era_only, now_only = conn.exec_driver_sql(
+        f"SELECT count(*) FILTER (WHERE commune_id IS NULL AND commune_now_id IS NOT NULL), "
+        f"count(*) FILTER (WHERE commune_id IS NOT NULL AND commune_now_id IS NULL) "
+        f"FROM {STAGE} WHERE geom IS NOT NULL").one()
+    report.outside_era = int(era_only)
+    if era_only:
+        report.notes.append(
+            f"{era_only} điểm nằm ngoài mọi xã của thời điểm xảy ra (hoặc chưa nạp ranh giới thời "
+            f"đó): chỉ xếp vào xã/thôn hiện nay theo vị trí / {era_only} points lie outside every "
+            "commune of their date (or that era's boundaries are not loaded): placed by location "
+            "in today's communes and villages only")
+    if now_only:
+        report.notes.append(
+            f"{now_only} điểm nằm ngoài mọi xã hiện nay: chỉ tính cho xã của thời điểm xảy ra / "
+            f"{now_only} points lie outside every current commune: counted in the commune of "
+            "their date only")

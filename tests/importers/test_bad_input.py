@@ -180,12 +180,25 @@ def test_tcvn3_file_is_refused_not_stored_as_mojibake(haiphong_engine, haiphong_
 
 
 def test_date_of_an_era_not_loaded_says_so(haiphong_engine, good_rows, tmp_path, write_csv):
-    """Only 2025 units are loaded: a 2024 incident cannot get a commune, and we say why."""
+    """Only 2025 units are loaded. A 2024 incident inside one of today's communes is written,
+    placed in today's commune by location, and the summary counts it (issue 13); one outside
+    every current commune too cannot be placed at all, and we say why."""
     rows = [good_rows[0], ["A2", "fire", "2024-05-01", *good_rows[1][3:]]]
     report = import_points(haiphong_engine, "incidents", write_csv(tmp_path / "v.csv", HEADER, rows))
-    assert _errors(report) == [(3, "geometry")]
-    assert "No commune boundaries are loaded for 2024-05-01" in report.errors[0].reason_en
-    assert _count(haiphong_engine) == 0
+    assert _errors(report) == [] and report.inserted == 2
+    assert report.outside_era == 1 and report.as_dict()["outside_era"] == 1
+    assert any("1 points lie outside every commune of their date" in n for n in report.notes)
+    with haiphong_engine.connect() as conn:
+        got = conn.execute(text(
+            "SELECT i.commune_id, c.code FROM incident i JOIN admin_unit c ON c.id = i.commune_now_id "
+            "WHERE i.external_id = 'A2'")).one()
+    assert got == (None, "11113")  # no commune of its date; today's commune by location
+    hanoi = [["B1", "fire", "2024-05-01", 105.8542, 21.0285]]
+    report = import_points(haiphong_engine, "incidents", write_csv(tmp_path / "h.csv", HEADER, hanoi))
+    assert _errors(report) == [(2, "geometry")]
+    assert "no commune boundaries are loaded for 2024-05-01" in report.errors[0].reason_en
+    assert "outside every current commune" in report.errors[0].reason_en
+    assert _count(haiphong_engine) == 2
 
 
 def test_unsupported_format_and_missing_file(haiphong_engine, tmp_path):
