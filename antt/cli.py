@@ -69,12 +69,68 @@ def db_status() -> None:
     typer.echo(json.dumps(info, indent=2, ensure_ascii=False))
 
 
+def libpq_url(url: str) -> str:
+    """The SQLAlchemy URL as libpq (psql, pg_dump) takes it: 'postgresql+psycopg2://' is not a
+    scheme libpq knows; the rest (user, password, host, port, database, query) is kept."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    return u.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 @db_app.command("url")
-def db_url() -> None:
-    """Print the database URL in force."""
+def db_url(libpq: bool = typer.Option(False, "--libpq",
+                                      help="The form psql/pg_dump accept (postgresql://...)")
+           ) -> None:
+    """Print the database URL in force (SQLAlchemy form; --libpq for psql)."""
     from antt.db import database_url
 
-    typer.echo(database_url())
+    url = database_url()
+    typer.echo(libpq_url(url) if libpq else url)
+
+
+def _psql_binary() -> str | None:
+    """psql on PATH, else in the PostgreSQL the embedded cluster uses."""
+    import shutil
+    import subprocess
+
+    found = shutil.which("psql")
+    if found:
+        return found
+    try:
+        bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    candidate = f"{bindir}/psql"
+    return candidate if shutil.which(candidate) else None
+
+
+@db_app.command("psql", context_settings={"allow_extra_args": True,
+                                          "ignore_unknown_options": True})
+def db_psql(ctx: typer.Context) -> None:
+    """Open psql on the project database (DATABASE_URL or the embedded cluster, started if
+    needed). Extra arguments go to psql, e.g. `antt db psql -c 'select 1'`."""
+    import signal
+    import subprocess
+
+    from antt.cluster import ClusterError
+    from antt.db import database_url
+
+    psql = _psql_binary()
+    if psql is None:
+        _fail("Không tìm thấy psql / psql not found (apt-get install postgresql-client-15)")
+    try:
+        url = libpq_url(database_url(start=True))
+    except ClusterError as exc:
+        _fail(str(exc))
+    # psql handles Ctrl-C itself (it cancels the query); this process only waits for it.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        code = subprocess.run([psql, url, *ctx.args]).returncode
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    raise typer.Exit(code)
 
 
 @app.command("migrate")

@@ -75,6 +75,7 @@ class ModelType(Base):
     name_en: Mapped[str] = mapped_column(Text)
     icon: Mapped[str] = mapped_column(Text)
     host_kind: Mapped[str] = mapped_column(Text)
+    reach_m: Mapped[float | None] = mapped_column(Float)  # planner's default radius (0008)
 
 
 class Institution(Base):
@@ -285,6 +286,40 @@ class ReachCache(Base):
     area_m2: Mapped[float] = mapped_column(Float)
     area_within_m2: Mapped[float] = mapped_column(Float)
     computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PlannerScenario(Base):
+    __tablename__ = "planner_scenario"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    problem: Mapped[str] = mapped_column(Text)
+    province_code: Mapped[str | None] = mapped_column(Text)
+    commune_codes: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    parameters: Mapped[dict] = mapped_column(JSONB)
+    figures: Mapped[dict] = mapped_column(JSONB)
+    solver: Mapped[dict | None] = mapped_column(JSONB)
+    exact_counts: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(Text, default="draft")
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    accepted_by: Mapped[str | None] = mapped_column(Text)
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    accepted_as: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class PlannerScenarioSite(Base):
+    __tablename__ = "planner_scenario_site"
+    scenario_id: Mapped[int] = mapped_column(
+        ForeignKey("planner_scenario.id", ondelete="CASCADE"), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    gain: Mapped[float] = mapped_column(Float)
+    villages: Mapped[list] = mapped_column(JSONB)
+    launch_point_id: Mapped[int | None] = mapped_column(ForeignKey("launch_point.id", ondelete="SET NULL"))
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("security_model.id", ondelete="SET NULL"))
+    geom: Mapped[object] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
 
 
 # --- the year's plan (migration 0009, issue 11) ----------------------------------------------

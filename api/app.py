@@ -24,6 +24,7 @@ ROUTERS = (
     "api.units",
     "api.audit",
     "api.exports",
+    "api.planner",
     "api.targets",
     "api.reviews",
     "api.events",

@@ -30,7 +30,10 @@ import numpy as np
 import pandas as pd
 
 from antt.text import fold, strip_kind
-from data.boundaries.sources import read_vector
+from data.boundaries.check import Layout, UnitChecker, checked_frames, resolve_file_columns
+from data.importers.geometry import polygon_of
+from data.importers.read import FileRejected, read_source
+from data.importers.report import ImportReport, Repair
 
 ERA_END = dt.date(2025, 7, 1)
 SOURCE_GSO = "GSO code list 2025-03-01 via daohoangson/dvhcvn"
@@ -65,9 +68,73 @@ class MatchStats:
                 f"2009-only {self.unmatched_2009}; GSO communes {self.gso_communes}")
 
 
-def gso_units(csv_path: Path | str, province_code: str | None = None) -> pd.DataFrame:
+GSO_COLUMNS = ["ma_tinh", "ten_tinh", "ma_huyen", "ten_huyen", "loai_huyen", "ma_xa", "ten_xa",
+               "loai_xa"]
+C2009_COLUMNS = ["commune_id", "province_vn", "district_vn", "commune_vn", "population"]
+PROVINCES_PRE2025 = Layout("province", "ma_tinh", digits=2, source=SOURCE_GIS)
+DISTRICTS_PRE2025 = Layout("district", "ma_huyen", parent="ma_tinh", parent_level="province",
+                           digits=3, parent_digits=2, source=SOURCE_GIS)
+
+
+def read_gso(csv_path: Path | str, report: ImportReport) -> pd.DataFrame | None:
+    """The GSO code list, checked row by row (columns, code forms, duplicate commune codes,
+    names); None when it has errors (each is in the report)."""
+    file = Path(csv_path).name
+    try:
+        table = read_source(csv_path)
+    except FileRejected as exc:
+        report.add(None, "file", exc.vi, exc.en, str(csv_path), file=file)
+        return None
+    cols = resolve_file_columns(file, GSO_COLUMNS, table, {}, report)
+    if cols is None:
+        return None
+    if not table.rows:
+        report.add(None, "file", "Tệp chỉ có dòng tiêu đề, không có dòng dữ liệu nào",
+                   "The file has a header but no data rows", file=file)
+        return None
+    for pos, cells in sorted(table.unreadable.items()):
+        found, _, expected = cells.partition("/")
+        report.add(table.rows[pos], "row", f"Dòng có {found} ô nhưng tiêu đề có {expected} cột "
+                   "(tệp bị cắt cụt hoặc lệch cột?)", f"The row has {found} cells but the header "
+                   f"has {expected} columns (is the file cut off or are columns shifted?)",
+                   file=file)
+    if table.unreadable:
+        return None
+    src = pd.DataFrame({c: ["" if v is None else str(v).strip() for v in table.frame[c]]
+                        for c in GSO_COLUMNS})
+    bad = False
+    seen: dict[str, int] = {}
+    for i, row in enumerate(table.rows):
+        for col, digits, optional in (("ma_tinh", 2, False), ("ma_huyen", 3, False),
+                                      ("ma_xa", 5, True)):
+            v = src[col].iat[i]
+            if v == "" and optional:
+                continue
+            if not (v.isascii() and v.isdigit() and len(v) == digits):
+                report.add(row, col, f"Mã '{v}' sai dạng; cần {digits} chữ số",
+                           f"Code '{v}' is malformed; expected {digits} digits", v, file=file,
+                           code=v or None)
+                bad = True
+        code = src["ma_xa"].iat[i]
+        if code:
+            if code in seen:
+                report.add(row, "ma_xa", f"Mã xã {code} trùng (đã có ở dòng {seen[code]})",
+                           f"Duplicate commune code {code} (first at row {seen[code]})", code,
+                           file=file, code=code)
+                bad = True
+            seen.setdefault(code, row)
+        for col in ("ten_tinh", "ten_huyen") + (("ten_xa",) if code else ()):
+            if not src[col].iat[i]:
+                report.add(row, col, f"Thiếu tên '{col}'", f"'{col}' is empty", None, file=file,
+                           code=code or None)
+                bad = True
+    return None if bad else src
+
+
+def gso_units(src: pd.DataFrame | Path | str, province_code: str | None = None) -> pd.DataFrame:
     """Provinces, districts and communes of the GSO list as unit rows (no geometry yet)."""
-    src = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    if not isinstance(src, pd.DataFrame):
+        src = pd.read_csv(src, dtype=str, keep_default_na=False)
     if province_code:
         src = src[src["ma_tinh"] == province_code]
     common = {"valid_from": None, "valid_to": ERA_END, "source": SOURCE_GSO}
@@ -144,32 +211,111 @@ def match_2009(gso_communes: pd.DataFrame, c2009: gpd.GeoDataFrame) -> tuple[pd.
     return pd.Series(out, index=c2009.index, dtype=object), stats
 
 
+def _polygons(path: Path | str, layout: Layout, gso_codes: set[str], report: ImportReport,
+              province_code: str | None, polygon_parts: bool) -> dict[str, object]:
+    """Checked polygons of a gis.chinhphu.vn file by code. Codes not in the GSO list (districts
+    dissolved before 2025) are not imported, and the report says which."""
+    checker = UnitChecker(Path(path), layout, report, province_code=province_code,
+                          polygon_parts=polygon_parts)
+    out: dict[str, object] = {}
+    for frame in checked_frames(checker):
+        out.update(zip(frame["code"], frame.geometry.values, strict=True))
+    unknown = sorted(set(out) - gso_codes)
+    if unknown:
+        report.notes.append(f"{Path(path).name}: {len(unknown)} mã không có trong danh mục GSO, "
+                            f"không nhập / codes not in the GSO list, not imported: "
+                            f"{', '.join(unknown)}")
+    return {c: g for c, g in out.items() if c in gso_codes}
+
+
+def read_2009(path: Path | str, report: ImportReport, province_names: set[str] | None,
+              polygon_parts: bool) -> gpd.GeoDataFrame | None:
+    """The 2009 commune polygons (only those of the chosen province), checked feature by
+    feature; None when the file has errors."""
+    file = Path(path).name
+    try:
+        table = read_source(path)
+    except FileRejected as exc:
+        report.add(None, "file", exc.vi, exc.en, str(path), file=file)
+        return None
+    cols = resolve_file_columns(file, C2009_COLUMNS, table, {}, report)
+    if cols is None:
+        return None
+    frame = table.frame
+    keep = list(range(len(table.rows)))
+    if province_names is not None:
+        pk = frame["province_vn"].map(key).replace(PROVINCE_RENAMES)
+        keep = [i for i in keep if pk.iat[i] in province_names]
+    rows, geoms, ok = [], [], True
+    seen: dict[int, int] = {}
+    values = table.geometry.values if table.geometry is not None else [None] * len(table.rows)
+    for i in keep:
+        row = table.rows[i]
+        cid, pop = frame["commune_id"].iat[i], frame["population"].iat[i]
+        try:
+            cid = int(cid)
+        except (TypeError, ValueError):
+            report.add(row, "commune_id", "commune_id không phải số nguyên",
+                       "commune_id is not a whole number", cid, file=file)
+            ok = False
+            continue
+        if cid in seen:
+            report.add(row, "commune_id", f"commune_id {cid} trùng (đã có ở đối tượng {seen[cid]})",
+                       f"Duplicate commune_id {cid} (first at feature {seen[cid]})", cid,
+                       file=file, code=cid)
+            ok = False
+        seen.setdefault(cid, row)
+        if pop is not None and not (isinstance(pop, (int, float)) and pop == pop):
+            report.add(row, "population", "Dân số không phải số", "population is not a number",
+                       pop, file=file, code=cid)
+            ok = False
+        check = polygon_of(values[i], table.broken.get(i), polygon_parts=polygon_parts)
+        if not check.ok:
+            report.add(row, "geometry", check.vi, check.en, file=file, code=cid)
+            ok = False
+            continue
+        if check.repair:
+            report.repairs.append(Repair(row, check.repair, file, str(cid), check.area_before_m2,
+                                         check.area_after_m2))
+        rows.append(i)
+        geoms.append(check.geom)
+    if not ok:
+        return None
+    out = frame.iloc[rows][C2009_COLUMNS].reset_index(drop=True)
+    return gpd.GeoDataFrame(out, geometry=geoms, crs=4326)
+
+
 def pre2025_frame(csv_path: Path | str, districts_path: Path | str | None,
                   provinces_path: Path | str | None, communes_2009_path: Path | str | None,
-                  province_code: str | None = None) -> tuple[gpd.GeoDataFrame, MatchStats | None]:
-    """All pre-2025 units with the best geometry we have, ready for prepare_units."""
-    units = gso_units(csv_path, province_code)
+                  province_code: str | None = None, *, report: ImportReport | None = None,
+                  polygon_parts: bool = False,
+                  ) -> tuple[gpd.GeoDataFrame | None, MatchStats | None]:
+    """All pre-2025 units with the best geometry we have, ready for prepare_units; (None, None)
+    when any input has errors (every one is in REPORT)."""
+    report = report if report is not None else ImportReport(kind="boundaries-pre2025",
+                                                            source=str(csv_path))
+    src = read_gso(csv_path, report)
+    if src is None:
+        return None, None
+    units = gso_units(src, province_code)
     geom = np.full(len(units), None, dtype=object)
     pop = np.full(len(units), None, dtype=object)
     index = {(lv, c): i for i, (lv, c) in enumerate(zip(units["level"], units["code"], strict=True))}
-    for path, level, col in ((provinces_path, "province", "ma_tinh"),
-                             (districts_path, "district", "ma_huyen")):
+    for path, layout in ((provinces_path, PROVINCES_PRE2025), (districts_path, DISTRICTS_PRE2025)):
         if path is None:
             continue
-        shapes = read_vector(path)
-        for code, g in zip(shapes[col].astype(str), shapes.geometry.values, strict=True):
-            i = index.get((level, code))
-            if i is not None:
-                geom[i] = g
+        codes = set(units.loc[units["level"] == layout.level, "code"])
+        shapes = _polygons(path, layout, codes, report, province_code, polygon_parts)
+        for code, g in shapes.items():
+            geom[index[(layout.level, code)]] = g
     stats = None
     extra = []
     if communes_2009_path is not None:
-        c2009 = read_vector(communes_2009_path)
         gso_c = units[units["level"] == "commune"]
-        if province_code:
-            names = set(gso_c["_pkey"])
-            c2009 = c2009[c2009["province_vn"].map(key).replace(PROVINCE_RENAMES).isin(names)]
-            c2009 = c2009.reset_index(drop=True)
+        c2009 = read_2009(communes_2009_path, report,
+                          set(gso_c["_pkey"]) if province_code else None, polygon_parts)
+        if c2009 is None or report.errors:
+            return None, None
         codes, stats = match_2009(gso_c, c2009)
         district_by_key = {
             (p, d): c for p, d, c in zip(gso_c["_pkey"], gso_c["_dkey"], gso_c["parent_code"],
@@ -197,6 +343,8 @@ def pre2025_frame(csv_path: Path | str, districts_path: Path | str | None,
                 "valid_to": ERA_END, "source": SOURCE_2009_ONLY,
                 "population": _population(row["population"]),
                 "_geom": row.geometry})
+    if report.errors:
+        return None, None
     units["population"] = pop
     units = units.drop(columns=[c for c in units.columns if c.startswith("_")])
     frame = gpd.GeoDataFrame(units, geometry=list(geom), crs=4326)

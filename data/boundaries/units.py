@@ -7,7 +7,6 @@ transaction (the caller's).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import shapely
 from sqlalchemy import Connection
 
 from antt.text import fold, kind_of, strip_kind
+from data.importers.stage import copy_line
 
 UNIT_COLUMNS = [
     "level", "code", "kind", "name", "full_name", "name_search", "parent_level", "parent_code",
@@ -68,9 +68,9 @@ def _as_multi(g: shapely.Geometry | None) -> shapely.Geometry | None:
     return g
 
 
-def _copy_value(v: object) -> str:
+def _copy_value(v: object) -> str | None:
     if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v):
-        return "\\N"
+        return None
     if isinstance(v, bool):
         return "t" if v else "f"
     if isinstance(v, (dt.date, pd.Timestamp)):
@@ -102,10 +102,9 @@ def _copy_buffer(units: pd.DataFrame) -> io.BytesIO:
     on 3,321 full-resolution communes (226 MB of hex WKB) that held several copies of the text,
     some at 4 bytes per character, and peaked near 2 GB."""
     text = io.StringIO()
-    writer = csv.writer(text, delimiter="\t", quotechar='"', lineterminator="\n")
     columns = [units[c].tolist() for c in UNIT_COLUMNS]
     for row in zip(*columns, strict=True):
-        writer.writerow([_copy_value(v) for v in row])
+        text.write(copy_line(_copy_value(v) for v in row))
     return io.BytesIO(text.getvalue().encode("utf-8"))
 
 

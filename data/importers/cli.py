@@ -32,9 +32,15 @@ DbOpt = typer.Option(None, "--database-url", help="Default: DATABASE_URL or the 
 
 
 def engine_for(url: str | None):
+    """The engine; a cluster that cannot start is a named error, not a traceback."""
+    from antt.cluster import ClusterError
     from antt.db import database_url, make_engine
 
-    return make_engine(url or database_url(start=True))
+    try:
+        return make_engine(url or database_url(start=True))
+    except (ClusterError, ValueError) as exc:  # ValueError: a URL SQLAlchemy cannot parse
+        console.print(f"[red]Không mở được cơ sở dữ liệu / cannot open the database: {exc}[/red]")
+        raise typer.Exit(1) from exc
 
 
 @contextmanager
@@ -52,32 +58,58 @@ def progress_bar():
         yield tick
 
 
+def _m2(v: float | None) -> str:
+    return "" if v is None else f"{v:,.0f}"
+
+
 def show(report: ImportReport, report_path: Path | None) -> None:
-    """Print the report (every error, every repair) and exit non-zero on errors."""
+    """Print the report (every error, every repair, unused columns) and exit 1 on errors."""
     if report_path:
         report.write_json(report_path)
     if report.repairs:
         t = Table(title=f"Đã sửa hình học / geometry repaired ({len(report.repairs)})")
+        with_file = any(r.file for r in report.repairs)
+        if with_file:
+            t.add_column("Tệp / file")
         t.add_column("Dòng / row", justify="right")
-        t.add_column("Đã làm / what was done")
+        t.add_column("Mã / code")
+        t.add_column("Đã làm / what was done", overflow="fold")
+        for col in ("m² trước / before", "m² sau / after", "thay đổi / change"):
+            t.add_column(col, justify="right")
         for r in report.repairs:
-            t.add_row(str(r.row), r.what)
+            t.add_row(*([r.file or ""] if with_file else []), str(r.row), r.code or "", r.what,
+                      _m2(r.area_before_m2), _m2(r.area_after_m2), _m2(r.area_change_m2))
         console.print(t)
     for note in report.notes:
         console.print(f"[dim]{note}[/dim]")
+    if report.unused_columns:
+        console.print("Cột không dùng (không nhập) / columns not used (not imported): "
+                      + ", ".join(report.unused_columns))
     if report.errors:
         t = Table(title=f"Lỗi / errors ({len(report.errors)}) — không ghi gì / nothing written")
-        for col in ("Dòng / row", "Trường / field", "Lý do", "Reason", "Giá trị / value"):
+        with_file = any(e.file for e in report.errors)
+        with_code = any(e.code for e in report.errors)
+        cols = (["Tệp / file"] if with_file else []) + ["Dòng / row"] + (
+            ["Mã / code"] if with_code else []) + ["Trường / field", "Lý do", "Reason",
+                                                   "Giá trị / value"]
+        for col in cols:
             t.add_column(col, overflow="fold")
         for e in report.sorted_errors():
-            t.add_row("tệp / file" if e.row is None else str(e.row), e.field, e.reason_vi,
-                      e.reason_en, e.value or "")
+            cells = ([e.file or ""] if with_file else []) + [
+                "tệp / file" if e.row is None else str(e.row)] + (
+                [e.code or ""] if with_code else []) + [e.field, e.reason_vi, e.reason_en,
+                                                        e.value or ""]
+            t.add_row(*cells)
         console.print(t)
         raise typer.Exit(1)
     verb = "kiểm tra xong, không ghi / dry run, nothing written" if report.dry_run else "đã ghi / written"
+    repaired = ""
+    if report.repairs:
+        repaired = (f"; sửa hình học / geometry repaired: {len(report.repairs)} (diện tích thay "
+                    f"đổi / area changed {report.area_changed_m2():,.0f} m²)")
     console.print(f"[green]{report.kind}: {report.rows} dòng / rows; thêm / inserted "
                   f"{report.inserted}, cập nhật / updated {report.updated}, không đổi / unchanged "
-                  f"{report.unchanged} — {verb}[/green]")
+                  f"{report.unchanged}{repaired} — {verb}[/green]")
 
 
 def warm_coverage(db: str | None) -> None:
@@ -100,14 +132,20 @@ def warm_coverage(db: str | None) -> None:
                   f"overlaid in {time.perf_counter() - started:.1f} s")
 
 
-def _points(kind: str, file: Path, crs, mapping, dry_run, report_path, sheet, encoding, db) -> None:
-    from data.importers.core import ImportOptions, import_points, parse_mapping
+def _mapping_or_exit(pairs: list[str] | None) -> dict[str, str]:
+    from data.importers.core import parse_mapping
 
     try:
-        maps = parse_mapping(mapping)
+        return parse_mapping(pairs)
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
+
+
+def _points(kind: str, file: Path, crs, mapping, dry_run, report_path, sheet, encoding, db) -> None:
+    from data.importers.core import ImportOptions, import_points
+
+    maps = _mapping_or_exit(mapping)
     eng = engine_for(db)
     try:
         with progress_bar() as tick:
@@ -131,7 +169,40 @@ def _point_command(kind: str, help_text: str):
     app.command(kind)(command)
 
 
-_point_command("incidents", "Vụ việc / incidents (external_id, category, occurred_at, lon/lat, ...)")
+def print_categories() -> None:
+    """The category vocabulary as a table on stdout: code, names, the other words accepted."""
+    from data.importers import vocabulary
+
+    t = Table(title="Loại vụ việc / incident categories — mã, tên tiếng Việt hoặc tiếng Anh, có "
+                    "hoặc không dấu, và các từ sau / the code, either name, with or without "
+                    "diacritics, and these words")
+    for col in ("Mã / code", "Tên / name (vi)", "Name (en)", "Từ đồng nghĩa / synonyms",
+                "Điều BLHS / Penal Code art."):
+        t.add_column(col, overflow="fold")
+    for c in vocabulary.CATEGORIES:
+        t.add_row(c.code, c.name_vi, c.name_en, "; ".join(c.synonyms),
+                  ", ".join(str(a) for a in c.articles))
+    Console().print(t)
+
+
+@app.command("incidents")
+def incidents(file: Path = typer.Argument(None, help="GeoJSON(.gz), GPKG, Shapefile .zip, CSV, "
+                                                     "XLSX"),
+              categories: bool = typer.Option(False, "--categories",
+                                              help="Print the accepted category words and exit"),
+              crs: str = CrsOpt, mapping: list[str] = MapOpt, dry_run: bool = DryOpt,
+              report: Path = ReportOpt, sheet: str = SheetOpt, encoding: str = EncOpt,
+              database_url: str = DbOpt) -> None:
+    """Vụ việc / incidents (external_id, category, occurred_at, lon/lat, ...)."""
+    if categories:
+        print_categories()
+        return
+    if file is None:
+        console.print("[red]Thiếu tệp / missing FILE (or --categories)[/red]")
+        raise typer.Exit(2)
+    _points("incidents", file, crs, mapping, dry_run, report, sheet, encoding, database_url)
+
+
 _point_command("models", "Mô hình ANTT / security models (external_id, type_code, name, host, ...)")
 _point_command("fire-groups", "Tổ liên gia PCCC / fire-safety groups (external_id, name, households)")
 _point_command("institutions", "Cơ quan, doanh nghiệp, trường học / institutions (kind, name, year)")
@@ -148,18 +219,30 @@ def boundaries(
     districts_file: Path = typer.Option(None, "--districts", help="pre2025: district polygons"),
     communes_2009: Path = typer.Option(None, "--communes-2009",
                                        help="pre2025: 2009 commune polygons (censusVN2009)"),
+    mapping: list[str] = typer.Option(None, "--map", help="expected=column, e.g. --map "
+                                      "ten_day_du=full_name (repeat)"),
+    polygon_parts: bool = typer.Option(False, "--polygon-parts",
+                                       help="Keep only the polygon parts of GeometryCollections"),
+    allow_unlisted: bool = typer.Option(False, "--allow-unlisted-codes",
+                                        help="Accept codes missing from the official 2025 list "
+                                             "(they are listed in the report)"),
+    crs: str = CrsOpt,
     dry_run: bool = DryOpt, report: Path = ReportOpt, database_url: str = DbOpt,
 ) -> None:
     """Ranh giới hành chính / administrative units of one era (2025 or pre2025)."""
     from data.boundaries.load import import_boundaries
 
+    maps = _mapping_or_exit(mapping)
     eng = engine_for(database_url)
     try:
         with progress_bar() as tick:
             result = import_boundaries(eng, era, file, province_code=province, dry_run=dry_run,
                                        provinces_path=provinces_file,
                                        districts_path=districts_file,
-                                       communes_2009_path=communes_2009, progress=tick)
+                                       communes_2009_path=communes_2009, mapping=maps,
+                                       polygon_parts=polygon_parts,
+                                       allow_unlisted_codes=allow_unlisted, crs=crs,
+                                       progress=tick)
     finally:
         eng.dispose()
     show(result, report)
@@ -187,22 +270,22 @@ def lineage(
 @app.command("villages")
 def villages(file: Path = FileArg, crs: str = CrsOpt, mapping: list[str] = MapOpt,
              dry_run: bool = DryOpt, report: Path = ReportOpt, sheet: str = SheetOpt,
-             encoding: str = EncOpt, database_url: str = DbOpt) -> None:
+             encoding: str = EncOpt, database_url: str = DbOpt,
+             polygon_parts: bool = typer.Option(
+                 False, "--polygon-parts", help="Keep only the polygon parts of "
+                                                "GeometryCollections")) -> None:
     """Thôn, tổ dân phố / villages: polygons, or centre points -> Voronoi cells in the commune."""
-    from data.importers.core import ImportOptions, parse_mapping
+    from data.importers.core import ImportOptions
     from data.importers.villages import import_villages
 
-    try:
-        maps = parse_mapping(mapping)
-    except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    maps = _mapping_or_exit(mapping)
     eng = engine_for(database_url)
     try:
         with console.status("Đang nạp thôn / loading villages"):
             result = import_villages(eng, file, ImportOptions(crs=crs, mapping=maps,
                                                               dry_run=dry_run, sheet=sheet,
-                                                              encoding=encoding))
+                                                              encoding=encoding,
+                                                              polygon_parts=polygon_parts))
     finally:
         eng.dispose()
     show(result, report)

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import psycopg2
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from data.importers.fields import parse_fields, resolve_columns
 from data.importers.geometry import read_points, resolve_crs
@@ -36,6 +38,7 @@ class ImportOptions:
     encoding: str | None = None
     layer: str | None = None
     progress: Progress | None = None
+    polygon_parts: bool = False  # villages: keep the polygon parts of GeometryCollections
 
 
 def parse_mapping(pairs: list[str] | None) -> dict[str, str]:
@@ -59,9 +62,40 @@ def load_source(path: Path | str, options: ImportOptions, report: ImportReport) 
         report.add(None, "file", exc.vi, exc.en, str(path))
         return None
     report.rows = len(source.rows)
+    for pos, cells in sorted(source.unreadable.items()):
+        found, _, expected = cells.partition("/")  # "cells in the row/columns in the header"
+        report.add(source.rows[pos], "row",
+                   f"Dòng có {found} ô nhưng tiêu đề có {expected} cột; tệp bị cắt cụt hoặc lệch "
+                   "cột? Cần mỗi dòng đủ các cột của tiêu đề",
+                   f"The row has {found} cells but the header has {expected} columns; is the file "
+                   "cut off or are columns shifted? Expected every row to have the header's "
+                   "columns")
+    if source.unreadable:
+        source = source.without(set(source.unreadable))
+    if report.rows == 0:
+        report.add(None, "file",
+                   "Tệp không có dòng dữ liệu nào (chỉ có tiêu đề hoặc rỗng); cần ít nhất một dòng",
+                   "The file has no data rows (a header only, or nothing); expected at least one "
+                   "row", str(path))
+        return None
     if source.encoding and source.encoding not in ("utf-8", "xlsx"):
         report.notes.append(f"encoding: {source.encoding} -> UTF-8 (NFC)")
     return source
+
+
+def note_unused_columns(source: SourceTable, used: set[str | None], report: ImportReport) -> None:
+    """Name the file's columns no field reads: they are not imported, and the user should know."""
+    report.unused_columns = [source.original_columns.get(c, c) for c in source.frame.columns
+                             if c not in used]
+
+
+def database_refused(report: ImportReport, exc: Exception) -> None:
+    """Last resort: the database refused what the checks let through. Named, nothing written
+    (the transaction is rolled back), never a traceback."""
+    orig = getattr(exc, "orig", exc)
+    first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    report.add(None, "database", f"Cơ sở dữ liệu từ chối dữ liệu, không ghi gì: {first}",
+               f"The database refused the data; nothing was written: {first}")
 
 
 def check_duplicates(values: list, rows: list[int], field_name: str, report: ImportReport,
@@ -94,6 +128,7 @@ def import_points(engine: Engine, kind_name: str, path: Path | str,
     crs = resolve_crs(source, options.crs, report)
     points = read_points(source, crs, options.mapping, report,
                          required=kind.point == "required")
+    note_unused_columns(source, set(columns.values()) | set(points.columns), report)
     try:
         with engine.begin() as conn:
             if kind.resolve:
@@ -102,6 +137,9 @@ def import_points(engine: Engine, kind_name: str, path: Path | str,
             if report.errors or options.dry_run:
                 raise ImportFailed(report)
     except ImportFailed:
+        report.inserted = report.updated = 0
+    except (DBAPIError, psycopg2.Error) as exc:
+        database_refused(report, exc)
         report.inserted = report.updated = 0
     return report
 

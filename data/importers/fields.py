@@ -45,6 +45,7 @@ class Field:
     aliases: tuple[str, ...] = ()
     choices: Mapping[str, str] | None = None
     minimum: int | None = None
+    maximum: int | None = None            # ints are also bounded by PostgreSQL's integer
     label_vi: str = ""
 
     def candidates(self) -> tuple[str, ...]:
@@ -80,6 +81,33 @@ def resolve_columns(fields: tuple[Field, ...], columns: list[str], mapping: Mapp
                        f"{', '.join(f.aliases) or '-'})")
         chosen[f.name] = col
     return chosen
+
+
+INT_MAX = 2_147_483_647  # PostgreSQL integer
+DATE_MIN = dt.date(1900, 1, 1)  # older dates in these registers are typing errors (e.g. 0205)
+
+
+class CellProblem(ValueError):
+    """A cell that was read but cannot be stored, with the reason in both languages."""
+
+    def __init__(self, vi: str, en: str):
+        super().__init__(en)
+        self.vi, self.en = vi, en
+
+
+def text_problem(text: str) -> tuple[str, str] | None:
+    """Why TEXT cannot be stored, if it cannot: PostgreSQL text holds no NUL character, and a
+    lone surrogate (from a broken JSON escape) is not UTF-8."""
+    if "\x00" in text:
+        return ("Văn bản chứa ký tự NUL (\\x00); cần văn bản thường",
+                "The text holds a NUL character (\\x00); expected plain text")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return ("Văn bản chứa ký tự không phải UTF-8 (surrogate lẻ); cần văn bản UTF-8",
+                "The text holds a character that is not UTF-8 (a lone surrogate); expected "
+                "UTF-8 text")
+    return None
 
 
 def _text(v: object) -> str:
@@ -182,6 +210,9 @@ def parse_fields(fields: tuple[Field, ...], source_cols: Mapping[str, str | None
                 continue
             try:
                 values[i] = _parse_one(f, cell)
+            except CellProblem as exc:
+                report.add(rows[i], f.name, f"'{f.name}': {exc.vi}", f"'{f.name}': {exc.en}", cell)
+                out.bad_rows.add(i)
             except ValueError:
                 allowed = ""
                 if f.choices:
@@ -196,18 +227,28 @@ def parse_fields(fields: tuple[Field, ...], source_cols: Mapping[str, str | None
 
 def _parse_one(f: Field, cell: object) -> object:
     if f.kind == "text":
-        return _text(cell)
+        text = _text(cell)
+        problem = text_problem(text)
+        if problem:
+            raise CellProblem(*problem)
+        return text
     if f.kind == "int":
         v = parse_int(cell)
-        if f.minimum is not None and v < f.minimum:
-            raise ValueError
+        low = f.minimum if f.minimum is not None else -INT_MAX
+        high = min(f.maximum if f.maximum is not None else INT_MAX, INT_MAX)
+        if not low <= v <= high:
+            raise CellProblem(f"{v} nằm ngoài khoảng cho phép {low}–{high}",
+                              f"{v} is outside the allowed range {low}–{high}")
         return v
     if f.kind == "bool":
         return parse_bool(cell)
-    if f.kind == "date":
-        return parse_date(cell)
-    if f.kind == "datetime":
-        return parse_datetime(cell)
+    if f.kind in ("date", "datetime"):
+        v = parse_date(cell) if f.kind == "date" else parse_datetime(cell)
+        if (v if f.kind == "date" else v.date()) < DATE_MIN:
+            raise CellProblem(f"ngày {v.isoformat()} trước năm {DATE_MIN.year}: nhập sai?",
+                              f"the date {v.isoformat()} is before {DATE_MIN.year}: a typing "
+                              "error?")
+        return v
     if f.kind == "enum":
         assert f.choices is not None
         key = fold(_text(cell)).replace("-", "_")

@@ -10,12 +10,14 @@ on ``external_id``, so a re-import updates and never duplicates).
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
 from antt.text import fold
+from data.importers import vocabulary
 from data.importers.fields import VN_TZ, Field, Parsed
 from data.importers.report import ImportReport
 
@@ -73,6 +75,22 @@ def _lookup(conn: Connection, sql: str) -> dict[str, object]:
     return {str(k): v for k, v in conn.exec_driver_sql(sql).fetchall()}
 
 
+def _closest(value: str, by_code: dict[str, object], by_name: dict[str, object],
+             n: int = 3) -> list[str]:
+    """The N codes whose code or folded name is nearest to VALUE."""
+    k = fold(value)
+    words = [(c, by_code[c]) for c in by_code] + [(name, by_name[name]) for name in by_name]
+    scored = sorted(((difflib.SequenceMatcher(None, k, fold(str(w))).ratio(), str(c))
+                     for w, c in words), reverse=True)
+    out: list[str] = []
+    for _, c in scored:
+        if c not in out:
+            out.append(c)
+        if len(out) == n:
+            break
+    return out
+
+
 def _resolve_codes(values: list, rows: list[int], parsed: Parsed, report: ImportReport,
                    field_name: str, by_code: dict[str, object], by_name: dict[str, object],
                    what_vi: str, what_en: str) -> list:
@@ -84,20 +102,45 @@ def _resolve_codes(values: list, rows: list[int], parsed: Parsed, report: Import
         if hit is None:
             hit = by_name.get(fold(str(v)))
         if hit is None:
-            report.add(rows[i], field_name, f"{what_vi} không có trong danh mục",
-                       f"Unknown {what_en}", v)
+            near = ", ".join(_closest(str(v), by_code, by_name))
+            report.add(rows[i], field_name, f"{what_vi} không có trong danh mục; gần nhất: {near}",
+                       f"Unknown {what_en}; closest: {near}", v)
             parsed.bad_rows.add(i)
         out[i] = hit
     return out
 
 
-def resolve_incident(conn: Connection, parsed: Parsed, rows: list[int], report: ImportReport) -> None:
+def resolve_categories(conn: Connection, parsed: Parsed, rows: list[int],
+                       report: ImportReport) -> None:
+    """Category words -> codes through the vocabulary (data.importers.vocabulary); an unknown
+    word is an error that lists the closest known categories."""
     cats = conn.exec_driver_sql("SELECT code, name_vi, name_en FROM incident_category").fetchall()
-    by_code = {c: c for c, _, _ in cats}
-    by_name = {fold(vi): c for c, vi, _ in cats} | {fold(en): c for c, _, en in cats}
-    parsed.values["category"] = _resolve_codes(
-        parsed.values["category"], rows, parsed, report, "category", by_code, by_name,
-        "Loại vụ việc", "incident category")
+    in_db = {c for c, _, _ in cats}
+    extra = tuple(sorted((c, vi, en) for c, vi, en in cats))
+    memo: dict[str, str | None] = {}
+    out: list = []
+    for i, v in enumerate(parsed.values["category"]):
+        if v is None:
+            out.append(None)
+            continue
+        if v not in memo:
+            code = vocabulary.resolve(v, extra)
+            memo[v] = code if code in in_db else None
+        code = memo[v]
+        if code is None:
+            near = "; ".join(vocabulary.label(c) for c in vocabulary.closest(v, 3, extra))
+            report.add(rows[i], "category",
+                       f"Loại vụ việc không có trong danh mục; gần nhất: {near} "
+                       "(xem: antt import incidents --categories)",
+                       f"Unknown incident category; closest: {near} "
+                       "(see: antt import incidents --categories)", v)
+            parsed.bad_rows.add(i)
+        out.append(code)
+    parsed.values["category"] = out
+
+
+def resolve_incident(conn: Connection, parsed: Parsed, rows: list[int], report: ImportReport) -> None:
+    resolve_categories(conn, parsed, rows, report)
     now = dt.datetime.now(dt.UTC)
     dates: list = []
     for i, when in enumerate(parsed.values["occurred_at"]):
@@ -300,7 +343,7 @@ INSTITUTIONS = Kind(
         EXTERNAL_ID,
         Field("kind", "enum", required=True, aliases=("loai", "loai_hinh"), choices=INSTITUTION_KIND),
         Field("name", required=True, aliases=("ten", "ten_don_vi")),
-        Field("year", "int", aliases=("nam",), minimum=2000),
+        Field("year", "int", aliases=("nam",), minimum=2000, maximum=2100),
         Field("antt_safe", "bool", aliases=("dat_chuan", "an_toan_antt", "dat_an_toan")),
         Field("festival_held", "bool", aliases=("ngay_hoi", "to_chuc_ngay_hoi")),
     ),

@@ -8,10 +8,13 @@ combining tone marks composed); legacy TCVN3/VNI bytes are refused rather than s
 
 from __future__ import annotations
 
+import csv
+import gzip
 import io
 import re
 import unicodedata
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +51,21 @@ class SourceTable:
     encoding: str | None = None
     original_columns: dict[str, str] = field(default_factory=dict)
     broken: dict[int, str] = field(default_factory=dict)  # position -> why GEOS refused it
+    # position -> why the record itself could not be read (a cut feature, a short CSV line)
+    unreadable: dict[int, str] = field(default_factory=dict)
+
+    def without(self, positions: set[int]) -> SourceTable:
+        """The table without the records at POSITIONS (reported already, never parsed again)."""
+        keep = [i for i in range(len(self.rows)) if i not in positions]
+        new_pos = {old: new for new, old in enumerate(keep)}
+        geometry = None
+        if self.geometry is not None:
+            geometry = gpd.GeoSeries(list(self.geometry.values[keep]), crs=self.geometry.crs)
+        return SourceTable(self.frame.iloc[keep].reset_index(drop=True),
+                           [self.rows[i] for i in keep], geometry=geometry, crs=self.crs,
+                           encoding=self.encoding, original_columns=self.original_columns,
+                           broken={new_pos[i]: why for i, why in self.broken.items()
+                                   if i in new_pos})
 
 
 def normalise_column(name: str) -> str:
@@ -144,7 +162,7 @@ def _sniff_separator(first_line: str) -> str:
     return max(counts, key=counts.get) if max(counts.values()) > 0 else ","
 
 
-def _finish(frame: pd.DataFrame, first_row: int) -> tuple[pd.DataFrame, list[int], dict[str, str]]:
+def tidy_frame(frame: pd.DataFrame, first_row: int) -> tuple[pd.DataFrame, list[int], dict[str, str]]:
     original = {}
     cols = []
     for c in frame.columns:
@@ -161,6 +179,49 @@ def _finish(frame: pd.DataFrame, first_row: int) -> tuple[pd.DataFrame, list[int
     out = pd.DataFrame(data, index=range(len(frame)))
     rows = list(range(first_row, first_row + len(frame)))
     return out, rows, original
+
+
+def _blank(cell: str) -> bool:
+    return not cell.strip()
+
+
+def read_csv_text(text: str) -> tuple[pd.DataFrame, list[int], dict[str, str], dict[int, str]]:
+    """(frame, row numbers, original column names, unreadable rows) of CSV text.
+
+    Why not pandas: pandas fills a short row (a file cut mid-line, a lost separator) with
+    blanks and renumbers rows around blank lines. Here a row with fewer cells than the header,
+    or with extra non-empty cells, is named as such; blank lines are skipped but still counted,
+    so row numbers are those a spreadsheet shows (header = row 1)."""
+    if not text.strip():
+        raise FileRejected("Tệp rỗng (không có dòng tiêu đề)", "The file is empty (no header row)")
+    sep = _sniff_separator(text.lstrip().split("\n", 1)[0])
+    try:
+        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))
+    except csv.Error as exc:
+        raise FileRejected(f"Không đọc được CSV: {exc}", f"Cannot parse CSV: {exc}") from exc
+    first = next(i for i, r in enumerate(records) if any(not _blank(c) for c in r))
+    header = [c.strip() or f"cot_{j + 1}" for j, c in enumerate(records[first])]
+    n = len(header)
+    cells: list[list[str | None]] = []
+    rows: list[int] = []
+    unreadable: dict[int, str] = {}
+    for r, rec in enumerate(records[first + 1:], start=first + 2):
+        if all(_blank(c) for c in rec):
+            continue
+        pos = len(rows)
+        if len(rec) < n:
+            unreadable[pos] = (f"{len(rec)}/{n}")
+            rec = rec + [""] * (n - len(rec))
+        elif len(rec) > n:
+            if any(not _blank(c) for c in rec[n:]):
+                unreadable[pos] = f"{len(rec)}/{n}"
+            rec = rec[:n]
+        cells.append(rec)
+        rows.append(r)
+    frame = pd.DataFrame(cells, columns=header, dtype=object) if cells else pd.DataFrame(
+        columns=header, dtype=object)
+    frame, _, original = tidy_frame(frame, first_row=2)
+    return frame, rows, original, unreadable
 
 
 def _clean_cell(v: object) -> object:
@@ -192,6 +253,22 @@ def _decode_geometries(wkb) -> tuple[list, dict[int, str]]:
     return geoms, broken
 
 
+def _refuse_json_nul(p: Path) -> None:
+    """GDAL cuts a GeoJSON string at an escaped NUL ('a\\u0000b' is read as 'a') without a word:
+    such a file is refused rather than stored shortened."""
+    name = p.name.lower()
+    if not name.endswith((".geojson", ".json", ".geojson.gz", ".json.gz")):
+        return
+    try:
+        data = gzip.decompress(p.read_bytes()) if name.endswith(".gz") else p.read_bytes()
+    except (OSError, EOFError, zlib.error):
+        return  # unreadable: GDAL says why
+    if b"\\u0000" in data:
+        raise FileRejected("Tệp có ký tự NUL (\\u0000) trong văn bản; cần văn bản thường",
+                           "The file has a NUL character (\\u0000) in a text value; expected plain "
+                           "text")
+
+
 def read_source(path: Path | str, *, sheet: str | None = None, encoding: str | None = None,
                 layer: str | None = None) -> SourceTable:
     """Read any supported file; raise FileRejected with a bilingual reason otherwise."""
@@ -201,21 +278,18 @@ def read_source(path: Path | str, *, sheet: str | None = None, encoding: str | N
         raise FileRejected(f"Không tìm thấy tệp {p}", f"File not found: {p}")
     if name.endswith((".csv", ".txt", ".tsv")):
         text, used = decode_text(p.read_bytes(), encoding)
-        sep = _sniff_separator(text.split("\n", 1)[0])
-        try:
-            frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise FileRejected(f"Không đọc được CSV: {exc}", f"Cannot parse CSV: {exc}") from exc
-        frame, rows, original = _finish(frame, first_row=2)
-        return SourceTable(frame, rows, encoding=used, original_columns=original)
+        frame, rows, original, unreadable = read_csv_text(text)
+        return SourceTable(frame, rows, encoding=used, original_columns=original,
+                           unreadable=unreadable)
     if name.endswith((".xlsx", ".xlsm")):
         try:
             frame = pd.read_excel(p, sheet_name=sheet or 0, dtype=object, engine="openpyxl")
         except Exception as exc:  # noqa: BLE001 - any openpyxl failure is a bad file
             raise FileRejected(f"Không đọc được XLSX: {exc}", f"Cannot read XLSX: {exc}") from exc
-        frame, rows, original = _finish(frame, first_row=2)
+        frame, rows, original = tidy_frame(frame, first_row=2)
         return SourceTable(frame, rows, encoding="xlsx", original_columns=original)
     if name.endswith(VECTOR_SUFFIXES):
+        _refuse_json_nul(p)
         kw = {"layer": layer} if layer else {}
         if encoding:
             kw["encoding"] = encoding
@@ -229,7 +303,7 @@ def read_source(path: Path | str, *, sheet: str | None = None, encoding: str | N
         geoms, broken = _decode_geometries(wkb)
         attrs = pd.DataFrame(dict(zip(meta["fields"], values, strict=True)),
                              index=range(len(geoms)))
-        frame, rows, original = _finish(attrs, first_row=1)
+        frame, rows, original = tidy_frame(attrs, first_row=1)
         texts = " ".join(str(v) for c in frame.columns for v in frame[c] if isinstance(v, str))
         if looks_garbled(texts):
             raise FileRejected(

@@ -3,7 +3,9 @@
 Why one object: the CLI prints it as a rich table and writes it as JSON (``--report``), and the
 API can return the same structure later. Row numbers are those a user sees in the file: for CSV
 and XLSX the header is row 1 (as in a spreadsheet); for vector files the first feature is row 1.
-A row of ``None`` means the whole file (e.g. a missing column).
+A row of ``None`` means the whole file (e.g. a missing column). Imports that read several
+files (boundaries: communes and provinces) name the file of each issue, and the unit code of
+the feature when it has one.
 """
 
 from __future__ import annotations
@@ -22,17 +24,30 @@ class Issue:
     reason_vi: str
     reason_en: str
     value: str | None = None
+    file: str | None = None
+    code: str | None = None
 
-    def sort_key(self) -> tuple[int, str]:
-        return (-1 if self.row is None else self.row, self.field)
+    def sort_key(self) -> tuple[str, int, str]:
+        return (self.file or "", -1 if self.row is None else self.row, self.field)
 
 
 @dataclass(frozen=True)
 class Repair:
-    """A geometry that was invalid and was repaired (ST_MakeValid / shapely.make_valid)."""
+    """A geometry that was invalid and was repaired (shapely.make_valid, as ST_MakeValid), or
+    whose polygon parts were taken on request; with its area (m², EPSG:3405) before and after."""
 
     row: int
     what: str
+    file: str | None = None
+    code: str | None = None
+    area_before_m2: float | None = None
+    area_after_m2: float | None = None
+
+    @property
+    def area_change_m2(self) -> float | None:
+        if self.area_before_m2 is None or self.area_after_m2 is None:
+            return None
+        return self.area_after_m2 - self.area_before_m2
 
 
 @dataclass
@@ -48,14 +63,22 @@ class ImportReport:
     errors: list[Issue] = field(default_factory=list)
     repairs: list[Repair] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Columns of the file that no field of the importer reads (named, never silently dropped).
+    unused_columns: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
-    def add(self, row: int | None, field_name: str, vi: str, en: str, value: object = None) -> None:
+    def add(self, row: int | None, field_name: str, vi: str, en: str, value: object = None, *,
+            file: str | None = None, code: object = None) -> None:
         shown = None if value is None else str(value)[:200]
-        self.errors.append(Issue(row, field_name, vi, en, shown))
+        self.errors.append(Issue(row, field_name, vi, en, shown, file,
+                                 None if code is None else str(code)[:50]))
+
+    def area_changed_m2(self) -> float:
+        """Sum of |area after - area before| over the repairs: how much the repairs moved."""
+        return sum(abs(r.area_change_m2) for r in self.repairs if r.area_change_m2 is not None)
 
     def sorted_errors(self) -> list[Issue]:
         return sorted(self.errors, key=Issue.sort_key)
@@ -66,7 +89,9 @@ class ImportReport:
             "dry_run": self.dry_run, "inserted": self.inserted, "updated": self.updated,
             "unchanged": self.unchanged, "outside_era": self.outside_era,
             "errors": [asdict(e) for e in self.sorted_errors()],
-            "repairs": [asdict(r) for r in self.repairs], "notes": self.notes,
+            "repairs": [asdict(r) | {"area_change_m2": r.area_change_m2} for r in self.repairs],
+            "area_changed_m2": self.area_changed_m2(),
+            "unused_columns": self.unused_columns, "notes": self.notes,
         }
 
     def write_json(self, path: Path | str) -> None:

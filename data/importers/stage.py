@@ -9,9 +9,9 @@ are found by the same join and reported, row by row, before anything is written.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterable
 
 from sqlalchemy import Connection
@@ -24,15 +24,32 @@ SQL_TYPES = {"text": "text", "int": "integer", "bool": "boolean", "date": "date"
 STAGE = "import_stage"
 
 
-def _cell(v: object) -> str:
-    if v is None:
+_NEEDS_QUOTES = re.compile(r'[\t"\n\r]')
+
+
+def copy_field(text: str | None) -> str:
+    """One field of COPY ... (FORMAT csv, DELIMITER tab, NULL '\\N'). Why not csv.writer: it
+    leaves a value that is literally '\\N' (or empty) unquoted, and COPY reads that as NULL."""
+    if text is None:
         return "\\N"
+    if text in ("\\N", "") or _NEEDS_QUOTES.search(text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def copy_line(fields: Iterable[str | None]) -> str:
+    return "\t".join(copy_field(f) for f in fields) + "\n"
+
+
+def _cell(v: object) -> str | None:
+    if v is None:
+        return None
     if isinstance(v, bool):
         return "t" if v else "f"
     if isinstance(v, (dt.datetime, dt.date)):
         return v.isoformat()
     if isinstance(v, float) and v != v:  # NaN
-        return "\\N"
+        return None
     return str(v)
 
 
@@ -56,10 +73,9 @@ def stage_columns(fields: Iterable[Field], extra: dict[str, str] | None = None) 
 def copy_rows(conn: Connection, columns: list[str], rows: Iterable[list], progress=None) -> int:
     """COPY rows (already typed Python values) into the staging table; returns the count."""
     buf = io.StringIO()
-    writer = csv.writer(buf, delimiter="\t", quotechar='"', lineterminator="\n")
     n = 0
     for r in rows:
-        writer.writerow([_cell(v) for v in r])
+        buf.write(copy_line(_cell(v) for v in r))
         n += 1
         if progress is not None and n % 5000 == 0:
             progress(5000)

@@ -16,14 +16,27 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import psycopg2
 import shapely
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
+from antt.crs import METRIC_SRID
 from data.boundaries.units import ERA_2025, prepare_units, upsert_units
-from data.importers.core import ImportOptions, check_duplicates, load_source
+from data.importers.core import (
+    ImportOptions,
+    check_duplicates,
+    database_refused,
+    load_source,
+    note_unused_columns,
+)
 from data.importers.fields import Field, parse_fields, resolve_columns
 from data.importers.geometry import read_points, read_polygons, resolve_crs
 from data.importers.report import ImportFailed, ImportReport, Repair
+
+# A village given with its commune code may lie a little outside that commune (digitising; it
+# is then moved just inside, and reported); farther than this it is an error, not a move.
+MAX_OUTSIDE_M = 1000.0
 
 VILLAGE_KINDS = {"thon": "thôn", "xom": "xóm", "ap": "ấp", "ban": "bản", "lang": "làng",
                  "to dan pho": "tổ dân phố", "tdp": "tổ dân phố", "khu pho": "khu phố",
@@ -58,18 +71,24 @@ def import_villages(engine: Engine, path: Path | str,
     check_duplicates(parsed.values["code"], source.rows, "code", report, parsed.bad_rows)
     crs = resolve_crs(source, options.crs, report)
     polygons = _is_polygon_file(source)
+    used = set(cols.values())
     if polygons:
-        geoms = read_polygons(source, crs, report)
+        geoms = read_polygons(source, crs, report, polygon_parts=options.polygon_parts)
     else:
         pts = read_points(source, crs, options.mapping, report, required=True)
+        used |= set(pts.columns)
         geoms = [None if np.isnan(x) else shapely.Point(x, y) for x, y in zip(pts.lon, pts.lat,
                                                                               strict=True)]
+    note_unused_columns(source, used, report)
     try:
         with engine.begin() as conn:
             _write(conn, source, parsed, geoms, polygons, report, options)
             if report.errors or options.dry_run:
                 raise ImportFailed(report)
     except ImportFailed:
+        report.inserted = report.updated = 0
+    except (DBAPIError, psycopg2.Error) as exc:
+        database_refused(report, exc)
         report.inserted = report.updated = 0
     return report
 
@@ -84,7 +103,11 @@ def _communes(conn: Connection, source, parsed, geoms, report: ImportReport) -> 
     rows = conn.exec_driver_sql(
         """
         SELECT t.i, coalesce(by_code.id, by_place.id), coalesce(by_code.code, by_place.code),
-               coalesce(by_code.province_code, by_place.province_code), by_code.id IS NOT NULL
+               coalesce(by_code.province_code, by_place.province_code), by_code.id IS NOT NULL,
+               CASE WHEN by_code.id IS NOT NULL AND t.wkb IS NOT NULL THEN ST_Distance(
+                   ST_Transform(by_code.geom, %(metric)s),
+                   ST_Transform(ST_SetSRID(ST_GeomFromWKB(decode(t.wkb, 'hex')), 4326),
+                                %(metric)s)) END
         FROM unnest(%(codes)s::text[], %(wkb)s::text[]) WITH ORDINALITY AS t(code, wkb, i)
         LEFT JOIN admin_unit by_code ON by_code.level = 'commune' AND by_code.code = t.code
              AND by_code.valid_from <= %(d)s
@@ -95,11 +118,19 @@ def _communes(conn: Connection, source, parsed, geoms, report: ImportReport) -> 
                AND u.id = unit_at(ST_SetSRID(ST_GeomFromWKB(decode(t.wkb, 'hex')), 4326),
                                   'commune', %(d)s)) by_place ON true
         ORDER BY t.i
-        """, {"codes": codes, "wkb": wkb, "d": today}).fetchall()
+        """, {"codes": codes, "wkb": wkb, "d": today, "metric": METRIC_SRID}).fetchall()
     out: list = [None] * n
-    for i, cid, ccode, pcode, _by_code in rows:
+    for i, cid, ccode, pcode, _by_code, away_m in rows:
         k = int(i) - 1
         if k in parsed.bad_rows:
+            continue
+        if away_m is not None and away_m > MAX_OUTSIDE_M:
+            report.add(source.rows[k], "geometry",
+                       f"Thôn nằm cách xã {ccode} {away_m / 1000:,.1f} km; cần nằm trong xã "
+                       f"(hoặc cách tối đa {MAX_OUTSIDE_M:,.0f} m). Sai tọa độ hay sai mã xã?",
+                       f"The village lies {away_m / 1000:,.1f} km outside commune {ccode}; "
+                       f"expected inside it (or within {MAX_OUTSIDE_M:,.0f} m). Wrong coordinates "
+                       "or wrong commune code?", codes[k])
             continue
         if cid is None:
             if codes[k] is not None:

@@ -136,6 +136,24 @@ def matrix(c1: str, lonlat: list[float]) -> dict[tuple[str, str], tuple[str, dic
                               ("GET", "/jobs/{job_id}/result", no_job + "/result"),
                               ("DELETE", "/jobs/{job_id}", no_job)):
         m[(method, path)] = (url, {}, {**dict.fromkeys(ROLES, 404), "anon": 401})
+    # The planner: the tool for planners and admins; everyone signed in reads (accepted) scenarios.
+    # Saving is probed with an unknown commune (422 past the role gate, nothing written).
+    plan = {"scope": {"commune": c1}, "p": 1, "weights": {"incidents": 1}, "period_start": "2025-01-01"}
+    m[("POST", "/planner/suggest")] = ("/planner/suggest", {"json": {**plan, "run": "direct"}},
+                                       _only(AUTH_200, PLANNING, 200))
+    m[("POST", "/planner/evaluate")] = ("/planner/evaluate", {"json": {**plan, "sites": [
+        {"lon": lonlat[0], "lat": lonlat[1]}]}}, _only(AUTH_200, PLANNING, 200))
+    m[("POST", "/planner/scenarios")] = ("/planner/scenarios", {"json": {
+        "name": "x", "request": {"scope": {"commune": "99999"}}}}, _only(AUTH_200, PLANNING, 422))
+    m[("GET", "/planner/scenarios")] = ("/planner/scenarios", {}, AUTH_200)
+    m[("GET", "/planner/options")] = ("/planner/options", {}, AUTH_200)
+    m[("GET", "/planner/scenarios/compare")] = ("/planner/scenarios/compare?a=999&b=998", {},
+                                                {**dict.fromkeys(ROLES, 404), "anon": 401})
+    m[("GET", "/planner/scenarios/{sid}")] = ("/planner/scenarios/999", {},
+                                              {**dict.fromkeys(ROLES, 404), "anon": 401})
+    for action in ("accept", "archive"):
+        m[("POST", f"/planner/scenarios/{{sid}}/{action}")] = (f"/planner/scenarios/999/{action}", {},
+                                                               _only(AUTH_200, PLANNING, 404))
     for collection, allowed in EDIT_ROLES.items():
         base = f"/collections/{collection}/items"
         m[("POST", base)] = (base, {"json": _feature(collection, lonlat)}, _only(AUTH_200, allowed, 201))
@@ -237,7 +255,8 @@ def test_committee_never_receives_an_exact_incident_coordinate(setting, make_use
             "/analytics/coverage/uncovered", f"/units/commune/{c1}/summary",
             f"/units/village/{village}/summary",
             "/collections/launch_points/items/1/nearby-uncovered?radius=20000",
-            f"/analytics/trends?code={c1}&level=village", "/analytics/same-period?province=31&level=village"]
+            f"/analytics/trends?code={c1}&level=village", "/analytics/same-period?province=31&level=village",
+            "/planner/options", "/planner/scenarios"]
     for cid in collections + ["incidents"]:
         urls += [f"/collections/{cid}", f"/collections/{cid}/items?limit=1000",
                  f"/collections/{cid}/items?limit=1000&f=csv", f"/collections/{cid}/tilejson.json"]

@@ -937,6 +937,7 @@
     restyleUnits();
     updateCompare();
     if (!config.user) onIdle();
+    document.dispatchEvent(new CustomEvent("antt:started", { detail: config }));  // panels (planner.js)
   }
 
   // Zoom-dependent requests: hexagon size follows the zoom bucket; polygons simplified for a
@@ -977,6 +978,7 @@
     $("#lang-toggle").addEventListener("click", () => {
       state.lang = state.lang === "vi" ? "en" : "vi";
       applyI18n(); renderUser(); renderLayerList(); setupFilters(); renderLegend(); writeHash();
+      document.dispatchEvent(new CustomEvent("antt:lang", { detail: state.lang }));
     });
     $("#panel-close").addEventListener("click", () => { $("#panel").hidden = true; selected = null; highlightSelected(); });
     for (const id of ["#f-start", "#f-end", "#f-month", "#f-category", "#f-youth", "#f-compare"]) {
@@ -990,6 +992,8 @@
     start().catch((err) => toast(err.message, true));
   }
 
-  window.anttMap = { map, state, drawn, openPanel, currentProvince, pending: () => pending };  // for tests and the console
+  // for tests, the console and the panels in their own modules (planner.js)
+  window.anttMap = { map, state, drawn, openPanel, currentProvince, pending: () => pending, toast, reloadLayer,
+                     selected: () => selected };
   init();
 })();
