@@ -7,7 +7,7 @@ ANTT := $(VENV)/bin/antt
 STAMP := .antt/stamps
 PYTHON ?= /usr/bin/python3
 
-.PHONY: run test setup system venv web db demo lint bench clean-db
+.PHONY: run test setup system venv web db demo lint bench clean-db replica
 
 run: setup db demo
 	$(ANTT) serve
@@ -45,6 +45,11 @@ db: setup
 # otherwise `antt demo` builds its clearly labelled synthetic province.
 HAIPHONG := ../shared/data/boundaries/post2025_communes_sapnhap/haiphong_communes_2025_fullres.geojson
 DEMO_BOUNDARIES := $(if $(ANTT_BOUNDARIES),,$(if $(wildcard $(HAIPHONG)),--boundaries $(HAIPHONG)))
+
+# A streaming read replica of the embedded cluster (prints READ_DATABASE_URL; README:
+# "Several workers and a replica"). `antt db replica --status / --down / --remove`.
+replica: db
+	$(ANTT) db replica
 
 demo: db
 	$(ANTT) demo --if-empty $(DEMO_BOUNDARIES)

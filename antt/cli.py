@@ -78,6 +78,39 @@ def libpq_url(url: str) -> str:
     return u.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+@db_app.command("replica")
+def db_replica(
+    down: bool = typer.Option(False, "--down", help="Stop the replica (data and slot kept)."),
+    status: bool = typer.Option(False, "--status", help="Print its state and lag as JSON."),
+    remove: bool = typer.Option(False, "--remove", help="Stop it, delete it, drop its slot."),
+) -> None:
+    """A streaming read replica of the embedded cluster on loopback (pg_basebackup, a
+    replication slot, standby.signal), under .antt/replica on its own port; prints the
+    READ_DATABASE_URL to give `antt serve`."""
+    from antt.cluster import ClusterError, default_replica
+    from antt.settings import get_settings
+
+    if get_settings().database_url:
+        _fail("DATABASE_URL is set: replicate an external server with its own tools, then set "
+              "READ_DATABASE_URL.")
+    replica = default_replica()
+    try:
+        if status:
+            typer.echo(json.dumps(replica.status(), indent=2, ensure_ascii=False))
+        elif down:
+            replica.down()
+            console.print("Đã dừng bản sao / replica stopped")
+        elif remove:
+            replica.remove()
+            console.print("Đã xóa bản sao và slot / replica and its slot removed")
+        else:
+            url = replica.up()
+            console.print(f"Bản sao đang chạy / replica streaming on port {replica.port}")
+            typer.echo("READ_DATABASE_URL=" + libpq_url(url))
+    except ClusterError as exc:
+        _fail(str(exc))
+
+
 @db_app.command("url")
 def db_url(libpq: bool = typer.Option(False, "--libpq",
                                       help="The form psql/pg_dump accept (postgresql://...)")
@@ -151,7 +184,8 @@ def migrate(revision: str = typer.Argument("heads")) -> None:
 def serve(
     host: str = typer.Option(None, help="Default: ANTT_HOST or 127.0.0.1"),
     port: int = typer.Option(None, help="Default: ANTT_PORT or 8000"),
-    workers: int = typer.Option(1),
+    workers: int = typer.Option(1, help="uvicorn worker processes (they share nothing but the "
+                                        "database: see README, 'Several workers and a replica')"),
 ) -> None:
     """Serve the API and the map page."""
     import uvicorn
@@ -161,8 +195,11 @@ def serve(
 
     s = get_settings()
     database_url(start=True)
+    # Behind a proxy, the client's address (the failed-login limit is per IP) comes from
+    # X-Forwarded-For, trusted only from ANTT_FORWARDED_ALLOW_IPS.
     uvicorn.run("api.app:create_app", factory=True, host=host or s.host, port=port or s.port,
-                workers=workers, proxy_headers=False)
+                workers=workers, proxy_headers=bool(s.forwarded_allow_ips),
+                forwarded_allow_ips=s.forwarded_allow_ips)
 
 
 def _register_subcommands() -> None:

@@ -65,6 +65,7 @@ class EmbeddedCluster:
     bindir: Path | None = None
     dbname: str = "antt"
     fast: bool = False  # fsync off: for throwaway test clusters only
+    options: str = ""  # more server options (`-c name=value ...`), e.g. for fault tests
 
     def __post_init__(self) -> None:
         self.home = Path(self.home).resolve()
@@ -182,6 +183,8 @@ class EmbeddedCluster:
             )
             if self.fast:
                 opts += " -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+            if self.options:
+                opts += " " + self.options
             self._run([
                 self._bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-w",
                 "-t", "60", "-o", opts, "start",
@@ -232,6 +235,120 @@ class EmbeddedCluster:
             "port": self.choose_port(),
             "url": self.url(),
         }
+
+
+@dataclass
+class EmbeddedReplica(EmbeddedCluster):
+    """A streaming read replica of an embedded cluster, on loopback and its own port.
+
+    Built by `pg_basebackup` from the running primary (`-X stream -R`: WAL streamed during
+    the copy, then ``standby.signal`` and ``primary_conninfo`` written), fed through a
+    physical replication slot (``slot``) so the primary keeps the WAL the replica has not
+    received yet, even while it is stopped. ``remove()`` drops the slot: a slot left behind
+    would keep WAL on the primary forever.
+    """
+
+    primary: EmbeddedCluster | None = None
+    slot: str = "antt_replica"
+
+    def _ensure_database(self) -> None:
+        """A standby is read-only: wait until it accepts connections, create nothing."""
+        import psycopg2
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres",
+                                        dbname="postgres")
+                break
+            except psycopg2.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        with conn.cursor() as cur:
+            cur.execute("select pg_is_in_recovery()")
+            in_recovery = cur.fetchone()[0]
+        conn.close()
+        if not in_recovery:
+            raise ClusterError(f"{self.datadir} is not a standby (no standby.signal)")
+
+    def _primary_sql(self, sql: str, params: tuple = ()) -> list[tuple]:
+        import psycopg2
+
+        assert self.primary is not None
+        conn = psycopg2.connect(host="127.0.0.1", port=self.primary.choose_port(), user="postgres",
+                                dbname="postgres")
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall() if cur.description else []
+        finally:
+            conn.close()
+
+    def up(self) -> str:
+        """Copy the primary (first time), then start streaming from it; returns the URL."""
+        if self.primary is None or not self.primary.running():
+            raise ClusterError("Cụm chính chưa chạy / the primary cluster is not running: "
+                               "`antt db up` first")
+        self._prepare_dirs()
+        self.choose_port()
+        if not self.initialised():
+            self._primary_sql(
+                "SELECT pg_create_physical_replication_slot(%s) WHERE NOT EXISTS "
+                "(SELECT 1 FROM pg_replication_slots WHERE slot_name = %s)", (self.slot, self.slot))
+            self._run([self._bin("pg_basebackup"), "-h", "127.0.0.1", "-p",
+                       str(self.primary.choose_port()), "-U", "postgres", "-D", str(self.datadir),
+                       "-X", "stream", "-S", self.slot, "-R", "--checkpoint=fast", "--no-sync"])
+        return self._up()
+
+    def remove(self) -> None:
+        """Stop, delete the copy and drop the slot on the primary."""
+        self.destroy()
+        if self.primary is None or not self.primary.running():
+            return
+        deadline = time.monotonic() + 10  # the walsender may outlive the standby a moment
+        while self._primary_sql("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s "
+                                "AND active", (self.slot,)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self._primary_sql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                          "WHERE slot_name = %s AND NOT active", (self.slot,))
+
+    def status(self) -> dict[str, object]:
+        info = super().status()
+        info["slot"] = self.slot
+        if self.running():
+            import psycopg2
+
+            conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres",
+                                    dbname="postgres")
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text, "
+                            "extract(epoch FROM now() - pg_last_xact_replay_timestamp())")
+                rec, lsn, age = cur.fetchone()
+            conn.close()
+            info |= {"in_recovery": rec, "replay_lsn": lsn,
+                     "last_replayed_commit_age_s": None if age is None else round(float(age), 3)}
+        if self.primary is not None and self.primary.running():
+            rows = self._primary_sql(
+                "SELECT s.active, r.state, pg_current_wal_lsn() - r.replay_lsn, "
+                "extract(epoch FROM r.replay_lag) FROM pg_replication_slots s "
+                "LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.slot_name = %s",
+                (self.slot,))
+            if rows:
+                active, state, lag_bytes, lag_s = rows[0]
+                info |= {"slot_active": active, "streaming": state == "streaming",
+                         "lag_bytes": None if lag_bytes is None else int(lag_bytes),
+                         "replay_lag_s": None if lag_s is None else float(lag_s)}
+        return info
+
+
+def default_replica() -> EmbeddedReplica:
+    from antt.settings import get_settings
+
+    s = get_settings()
+    return EmbeddedReplica(home=s.home / "replica", port=s.replica_port, os_user=s.pg_os_user,
+                           bindir=s.pg_bindir, dbname=s.db_name, primary=default_cluster())
 
 
 def default_cluster() -> EmbeddedCluster:

@@ -1,20 +1,34 @@
 """Engine and connection helpers, and the PostGIS version check.
 
 Every module that touches the database gets its engine here, so the choice between an external
-``DATABASE_URL`` and the embedded cluster is made in one place.
+``DATABASE_URL`` and the embedded cluster is made in one place. ``READ_DATABASE_URL`` names
+read replicas (streaming standbys): `get_read_engines()` gives one engine per replica, and
+`primary_of(engine)` the engine every write must use (a replica refuses writes).
+
+Engines are per process (each uvicorn worker has its own pools); nothing else about the
+database is kept in a process.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from functools import lru_cache
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
 MIN_POSTGIS = (3, 1)
 
 
 class DatabaseError(RuntimeError):
     """The database is missing, unreachable, or too old."""
+
+
+def sqlalchemy_url(url: str) -> str:
+    """A libpq-style URL (postgres://, postgresql://) with the psycopg2 driver named."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url
 
 
 def database_url(start: bool = False) -> str:
@@ -24,10 +38,7 @@ def database_url(start: bool = False) -> str:
 
     s = get_settings()
     if s.database_url:
-        url = s.database_url
-        if url.startswith("postgresql://") or url.startswith("postgres://"):
-            url = "postgresql+psycopg2://" + url.split("://", 1)[1]
-        return url
+        return sqlalchemy_url(s.database_url)
     cluster = default_cluster()
     return cluster.up() if start else cluster.url()
 
@@ -36,9 +47,82 @@ def make_engine(url: str, **kw) -> Engine:
     return create_engine(url, pool_pre_ping=True, future=True, **kw)
 
 
+def _api_connect_args() -> dict[str, object]:
+    """The API's limits, set once per connection (no per-request SET): how long to wait for a
+    connection, and how long a statement may run (then SQLSTATE 57014 -> 503 problem+json)."""
+    from antt.settings import get_settings
+
+    s = get_settings()
+    args: dict[str, object] = {"connect_timeout": s.connect_timeout_s}
+    if s.statement_timeout_s > 0:
+        args["options"] = f"-c statement_timeout={int(s.statement_timeout_s * 1000)}"
+    return args
+
+
+_replicas: weakref.WeakSet[Engine] = weakref.WeakSet()
+_timed: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines with the API's statement timeout
+
+
 @lru_cache
 def get_engine() -> Engine:
-    return make_engine(database_url(start=False), pool_size=10, max_overflow=20)
+    """The primary: every write, and every read that must see the latest writes."""
+    engine = make_engine(database_url(start=False), pool_size=10, max_overflow=20,
+                         connect_args=_api_connect_args())
+    _timed.add(engine)
+    return engine
+
+
+@lru_cache
+def _read_engines(urls: tuple[str, ...]) -> tuple[Engine, ...]:
+    engines = tuple(make_engine(sqlalchemy_url(u), pool_size=10, max_overflow=20,
+                                connect_args=_api_connect_args()) for u in urls)
+    _replicas.update(engines)
+    _timed.update(engines)
+    return engines
+
+
+def get_read_engines() -> tuple[Engine, ...]:
+    """One engine per replica in READ_DATABASE_URL (none: reads use the primary)."""
+    from antt.settings import get_settings
+
+    return _read_engines(tuple(get_settings().read_database_urls()))
+
+
+_job_engines: dict[int, Engine] = {}
+_job_lock = threading.Lock()
+
+
+def job_engine(engine: Engine) -> Engine:
+    """The engine long work (antt.jobs) runs on: the API's primary without its statement
+    timeout (ANTT_STATEMENT_TIMEOUT_S bounds requests, not jobs); any other engine as is.
+    Disposed with `engine`."""
+    if engine not in _timed:
+        return engine
+    from antt.settings import get_settings
+
+    with _job_lock:
+        found = _job_engines.get(id(engine))
+        if found is None:
+            found = make_engine(engine.url, pool_size=2, max_overflow=10,
+                                connect_args={"connect_timeout": get_settings().connect_timeout_s,
+                                              "options": "-c statement_timeout=0"})
+            _job_engines[id(engine)] = found
+
+            def drop(*_args, key=id(engine), job=found) -> None:
+                job.dispose()
+                _job_engines.pop(key, None)
+
+            event.listen(engine, "engine_disposed", drop)
+        return found
+
+
+def is_replica(engine: Engine) -> bool:
+    return engine in _replicas
+
+
+def primary_of(engine: Engine) -> Engine:
+    """The engine to write with when `engine` is the one a request reads with."""
+    return get_engine() if is_replica(engine) else engine
 
 
 def check_postgis(engine: Engine) -> dict[str, str]:

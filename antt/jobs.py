@@ -248,7 +248,9 @@ def execute(engine: Engine, job_id: str) -> str:
             return "cancelled"
         conn.commit()
     kind, params = row
-    ctx = JobContext(engine, job_id, params)
+    from antt.db import job_engine
+
+    ctx = JobContext(job_engine(engine), job_id, params)  # no API statement timeout for jobs
     status, result, error = "done", None, None
     try:
         with _Heartbeat(engine, job_id, get_settings().job_heartbeat_seconds):

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     Text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
@@ -444,4 +445,38 @@ class ModelStatusEvent(Base):
     review_item_id: Mapped[int | None] = mapped_column(ForeignKey("model_review_item.id"))
     decided_by: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- shared state of stateless workers (migration 0007) -----------------------------------
+
+class LoginFailure(Base):
+    __tablename__ = "login_failure"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key: Mapped[str] = mapped_column(Text)
+    at: Mapped[float] = mapped_column(Float)
+
+
+class DataVersion(Base):
+    __tablename__ = "data_version"
+    tbl: Mapped[str] = mapped_column(Text, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class DataChange(Base):
+    __tablename__ = "data_change"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tbl: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TileCache(Base):
+    __tablename__ = "tile_cache"
+    key: Mapped[str] = mapped_column(UUID(as_uuid=False), primary_key=True)
+    layer: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    features: Mapped[int] = mapped_column(Integer)
+    generalisation: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

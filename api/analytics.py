@@ -20,7 +20,6 @@ import datetime as dt
 import json
 import math
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -37,6 +36,7 @@ from api.guards import reject_nul
 from api.problems import Problem, field_error
 from geo import coverage as cov
 from geo.filters import IncidentFilter
+from layers.filters import VIETNAM_BBOX, FilterError, parse_bbox
 
 PROBLEM = "application/problem+json"
 COUNT_COLUMNS = ("incidents", "youth_incidents", "incidents_last_year")
@@ -60,6 +60,18 @@ class FeatureCollection(BaseModel):
 
 def bad(field: str, vi: str, en: str) -> Problem:
     return Problem(422, f"{field}: {vi}", f"{field}: {en}", [field_error(field, vi, en)])
+
+
+def bbox_param(value: str | None) -> tuple[float, float, float, float] | None:
+    """The analytics ``bbox``: parsed by the one parser (layers.filters.parse_bbox, OGC rules,
+    a box with an area) and required to lie in Vietnam; 422 naming ``bbox`` otherwise."""
+    if not value:
+        return None
+    try:
+        box = parse_bbox(value, within=VIETNAM_BBOX)
+    except FilterError as exc:
+        raise bad(exc.field or "bbox", exc.vi, exc.en) from exc
+    return box.minx, box.miny, box.maxx, box.maxy
 
 
 # --- shared helpers (also used by api/units.py) ---------------------------------------------
@@ -216,7 +228,7 @@ class CoverageParams:
         bbox: str | None = Query(None, max_length=200,
                                  description="minx,miny,maxx,maxy: units meeting it"),
     ) -> None:
-        self.bbox = parse_bbox(bbox) if bbox else None
+        self.bbox = bbox_param(bbox)
         self.on = date or today_vn()
         self.rule = coverage_rule(min_rating, model_types, min_count, commune_min_share)
         self.province, self.commune, self.simplify = province, commune, simplify
@@ -326,16 +338,15 @@ MAX_GRID_CELLS = 250_000
 
 
 def check_grid(conn: Connection, province: str | None, commune: str | None, cell_m: float,
-               cell_area: float, field: str = "cell") -> None:
-    """413 before building a grid of more than MAX_GRID_CELLS cells over the study area."""
-    area = conn.execute(text(
-        f"SELECT ST_Area(ST_Transform(ST_Envelope(geom), {METRIC_SRID})) FROM admin_unit "
-        "WHERE level = :lvl AND code = :code ORDER BY valid_from DESC LIMIT 1"),
-        {"lvl": "commune" if commune else "province", "code": commune or province}).scalar()
-    if area is None:
+               on: dt.date, field: str = "cell") -> None:
+    """404 without a study area on ``on``; 413 before building a hexagon grid of more than
+    MAX_GRID_CELLS cells over it (geo.grid.estimated_hexagons)."""
+    from geo.grid import estimated_hexagons
+
+    cells = estimated_hexagons(conn, cell_m, province, commune, on)
+    if cells is None:
         raise Problem(404, "Không tìm thấy vùng", "Study area not found",
                       [field_error("commune" if commune else "province", "không tồn tại", "unknown")])
-    cells = area / cell_area
     if cells > MAX_GRID_CELLS:
         raise Problem(413, f"Khoảng {cells:,.0f} ô; hãy tăng '{field}' hoặc chọn vùng nhỏ hơn",
                       f"About {cells:,.0f} cells; use a larger '{field}' or a smaller area",
@@ -370,9 +381,9 @@ def hotspots(unit: str = Query("hex", pattern="^(hex|village)$"),
     flt = period.filter(conn)
     province, commune = resolve_area(conn, principal, province, commune)
     require_area(province, commune)
-    if unit == "hex":
-        check_grid(conn, province, commune, cell, 1.5 * math.sqrt(3) * cell * cell)
     on = date or today_vn()  # the current map: incidents of any period fall in it
+    if unit == "hex":
+        check_grid(conn, province, commune, cell, on)
     try:
         if unit == "hex":
             df = hs.hex_hotspots(conn, cell, flt, province, commune, band_m=band, k=k, fdr=fdr, on=on)
@@ -419,32 +430,22 @@ class HeatmapParams:
         self.bbox_text, self.province, self.commune, self.size = bbox, province, commune, size
         self.cell, self.bandwidth, self.weight = cell, bandwidth, weight
         self.classes, self.method, self.date = classes, method, date
-        self.bbox = parse_bbox(bbox) if bbox else None
-
-
-def parse_bbox(value: str) -> tuple[float, float, float, float]:
-    try:
-        minx, miny, maxx, maxy = (float(v) for v in value.split(","))
-    except ValueError as exc:
-        raise bad("bbox", "phải là minx,miny,maxx,maxy", "must be minx,miny,maxx,maxy") from exc
-    if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)) or minx >= maxx or miny >= maxy \
-            or minx < 100 or maxx > 120 or miny < 4 or maxy > 25:
-        raise bad("bbox", "không hợp lệ hoặc ngoài Việt Nam", "invalid or outside Vietnam")
-    return minx, miny, maxx, maxy
+        self.bbox = bbox_param(bbox)
 
 
 MAX_KDE_CELLS = 250_000
 
 
 def kde_for(conn: Connection, principal: Principal, hp: HeatmapParams, flt: IncidentFilter):
-    """(KdeGrid, xy, weights, notes): the density grid over the study area.
+    """(KdeGrid, xy, weights, notes): the density grid over the study area (geo.heatmap).
 
     Non-police roles: the cell and the bandwidth are at least settings.min_public_hex_m, and the
     incidents are first counted on squares of that size, squares with fewer than
     settings.suppress_below incidents dropped, and the kernel run on the square centres — so the
     surface carries no more than the public aggregate does (a density peak cannot point at a
     household)."""
-    from geo import kde
+    from geo import heatmap as hm
+    from geo.kde import GridTooLarge
 
     s = get_settings()
     public = not principal.sees_points
@@ -453,81 +454,28 @@ def kde_for(conn: Connection, principal: Principal, hp: HeatmapParams, flt: Inci
         if hp.bandwidth is not None:
             min_cell(principal, "bandwidth", hp.bandwidth)
     province, commune = resolve_area(conn, principal, hp.province, hp.commune)
-    on = hp.date or today_vn()
-    if hp.bbox is not None:
-        minx, miny, maxx, maxy = hp.bbox
-        area_sql = f"SELECT ST_Transform(ST_MakeEnvelope({minx!r}, {miny!r}, {maxx!r}, {maxy!r}, 4326), " \
-                   f"{METRIC_SRID}) AS g"
-        params: dict[str, Any] = {}  # the account's scope (or chosen unit) still bounds the data below
-    else:
-        from geo.area import AREA_SQL, area_params
-
+    if hp.bbox is None:
         require_area(province, commune)
-        area_sql = AREA_SQL  # a province: the union of its communes (geo.area)
-        params = area_params(conn, province, commune, on)
-    wkb = conn.execute(text(f"WITH a AS ({area_sql}) SELECT ST_AsBinary(ST_Segmentize(g, 1000)) FROM a"),
-                       params).scalar()
-    if wkb is None:
+    # A bbox is the area; the account's scope (or the chosen unit) still bounds the incidents.
+    area = hm.area_wkb(conn, province, commune, hp.bbox, hp.date or today_vn())
+    if area is None:
         raise Problem(404, "Không tìm thấy vùng", "Study area not found",
                       [field_error("commune" if commune else "province", "không tồn tại", "unknown")])
-    import shapely
-
-    area = shapely.from_wkb(bytes(wkb))
-    where, fparams = flt.sql("i")
-    scope_sql = ""
-    scope_params: dict[str, Any] = {}
-    if province or commune:
-        scope_sql = (" AND coalesce(i.commune_now_id, i.commune_id) IN (SELECT id FROM admin_unit "
-                     "WHERE level = 'commune' AND "
-                     + ("code = :sc_commune)" if commune else "province_code = :sc_province)"))
-        scope_params = {"sc_commune": commune, "sc_province": province}
-    wexpr = kde.WEIGHTS[hp.weight] if hp.weight else "1"
-    reach = hp.bandwidth or 20_000.0  # points this far outside the area still spread density into it
-    base = (f"FROM incident i, LATERAL ST_Transform(i.geom, {METRIC_SRID}) p "
-            f"WHERE i.geom && ST_Transform(ST_Expand(ST_GeomFromWKB(:area, {METRIC_SRID}), :reach), 4326) "
-            f"AND {where}{scope_sql}")
-    qparams = {**fparams, **scope_params, "area": bytes(wkb), "reach": reach}
-    notes: dict[str, Any] = {}
-    if public:
-        sq = max(s.min_public_hex_m, hp.cell)
-        rows = conn.execute(text(
-            f"SELECT (floor(ST_X(p) / :sq) + 0.5) * :sq AS x, (floor(ST_Y(p) / :sq) + 0.5) * :sq AS y, "
-            f"sum({wexpr})::float8 AS w, count(*) AS n {base} GROUP BY 1, 2 HAVING count(*) >= :k"),
-            {**qparams, "sq": sq, "k": s.suppress_below}).all()
-        notes = {"aggregated_to_m": sq, "squares_under_suppression_limit_dropped": True}
-    else:
-        rows = conn.execute(text(f"SELECT ST_X(p) AS x, ST_Y(p) AS y, ({wexpr})::float8 AS w {base}"),
-                            qparams).all()
-    xy = np.array([[r.x, r.y] for r in rows], dtype="float64").reshape(-1, 2)
-    w = np.array([r.w for r in rows], dtype="float64")
-    if hp.bandwidth is not None:
-        bw = hp.bandwidth
-    else:
-        try:
-            bw = kde.silverman_bandwidth(xy, w)
-        except ValueError as exc:
-            raise Problem(422, f"Không đủ điểm để tự chọn bán kính: {exc}",
-                          f"Too few incidents for a default bandwidth: {exc}; give 'bandwidth'",
-                          [field_error("bandwidth", "cần nhập", "required here")]) from exc
-        if public and bw < s.min_public_hex_m:
-            notes["bandwidth_raised_from_m"] = bw
-            bw = s.min_public_hex_m
-    minx, miny, maxx, maxy = area.bounds
-    cell = hp.cell
-    x0, y0 = math.floor(minx / cell) * cell, math.floor(miny / cell) * cell
-    nx, ny = int(math.ceil((maxx - x0) / cell)), int(math.ceil((maxy - y0) / cell))
-    if nx * ny > MAX_KDE_CELLS:
-        raise Problem(413, f"{nx * ny} ô lưới; hãy tăng 'cell' hoặc thu hẹp vùng",
-                      f"{nx * ny} grid cells; use a larger 'cell' or a smaller area",
+    try:
+        res = hm.heatmap(conn, flt, area, hp.cell, hp.bandwidth, hp.weight, province, commune,
+                         square_m=max(s.min_public_hex_m, hp.cell) if public else None,
+                         min_count=s.suppress_below if public else 1,
+                         floor_m=s.min_public_hex_m if public else None, max_cells=MAX_KDE_CELLS)
+    except hm.TooFewPoints as exc:
+        raise Problem(422, f"Không đủ điểm để tự chọn bán kính: {exc}",
+                      f"Too few incidents for a default bandwidth: {exc}; give 'bandwidth'",
+                      [field_error("bandwidth", "cần nhập", "required here")]) from exc
+    except GridTooLarge as exc:
+        raise Problem(413, f"{exc.cells} ô lưới; hãy tăng 'cell' hoặc thu hẹp vùng",
+                      f"{exc.cells} grid cells; use a larger 'cell' or a smaller area",
                       [field_error("cell", "quá nhỏ cho vùng này", "too small for this area")],
-                      limit=MAX_KDE_CELLS)
-    gx, gy = np.meshgrid(x0 + (np.arange(nx) + 0.5) * cell, y0 + (np.arange(ny) + 0.5) * cell)
-    centres = np.column_stack([gx.ravel(), gy.ravel()])
-    dens = kde.quartic_density(xy, w, bw, centres)
-    shapely.prepare(area)
-    dens[~shapely.contains_xy(area, centres[:, 0], centres[:, 1])] = 0.0
-    grid = kde.KdeGrid(float(cell), float(bw), x0, y0, dens.reshape(ny, nx), len(xy), bytes(wkb))
-    return grid, xy, w, notes
+                      limit=MAX_KDE_CELLS) from exc
+    return res.grid, res.xy, res.weights, res.notes
 
 
 class HeatmapJson(BaseModel):
@@ -537,21 +485,6 @@ class HeatmapJson(BaseModel):
     cell_m: float
     n_points: int
     notes: dict[str, Any] = {}
-
-
-def png_bounds(grid) -> list[float]:
-    """[west, south, east, north] of the PNG geo.kde.grid_png draws for this grid (its Web
-    Mercator extent), computed without drawing it — heatmap.json only needs the bounds."""
-    from pyproj import Transformer
-
-    from antt.crs import pinned
-
-    minx, miny, maxx, maxy = grid.bounds_m
-    to_merc = Transformer.from_crs(pinned(METRIC_SRID), "EPSG:3857", always_xy=True)
-    ex, ey = to_merc.transform([minx, maxx, minx, maxx], [miny, miny, maxy, maxy])
-    lon, lat = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True).transform(
-        [min(ex), max(ex)], [min(ey), max(ey)])
-    return [lon[0], lat[0], lon[1], lat[1]]
 
 
 def _png(conn: Connection, principal: Principal, hp: HeatmapParams, flt: IncidentFilter):
@@ -596,6 +529,8 @@ def heatmap_json(request: Request, hp: HeatmapParams = Depends(), period: Period
                  conn: Connection = Depends(get_conn)) -> HeatmapJson:
     flt = period.filter(conn)
     grid, _, _, notes = kde_for(conn, principal, hp, flt)
+    from geo.kde import png_bounds
+
     bounds = png_bounds(grid)
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "format"] + [("format", "png")]
     return HeatmapJson(png_url=f"{request.url_for('heatmap').path}?{urlencode(query)}", bounds=bounds,
@@ -603,35 +538,6 @@ def heatmap_json(request: Request, hp: HeatmapParams = Depends(), period: Period
 
 
 # --- DBSCAN clusters -----------------------------------------------------------------------------
-
-@lru_cache
-def _metric_transformers():
-    """(4326 → 3405, 3405 → 4326), built once: pyproj transformers are slow to create."""
-    from pyproj import Transformer
-
-    from antt.crs import pinned
-
-    return (Transformer.from_crs("EPSG:4326", pinned(METRIC_SRID), always_xy=True),
-            Transformer.from_crs(pinned(METRIC_SRID), "EPSG:4326", always_xy=True))
-
-
-def coarsen_hull(geometry: dict[str, Any], grid_m: float) -> dict[str, Any]:
-    """A hull whose vertices (which are incident points) are snapped to a grid_m grid in
-    EPSG:3405, so a non-police map shows the cluster's extent, not where its members are."""
-    import shapely
-
-    fwd, back = _metric_transformers()
-
-    def via(tr):
-        return lambda c: np.column_stack(tr.transform(c[:, 0], c[:, 1]))
-
-    metric = shapely.transform(shapely.geometry.shape(geometry), via(fwd))
-    snapped = shapely.set_precision(metric, grid_m, mode="pointwise").convex_hull
-    if snapped.area == 0:  # collapsed to a grid node or a line: one grid cell around it
-        snapped = snapped.buffer(grid_m / 2.0, cap_style="square", join_style="mitre")
-    out = shapely.transform(snapped, via(back))
-    return shapely.geometry.mapping(shapely.set_precision(out, 1e-7))
-
 
 @router.get("/clusters", response_model=FeatureCollection, responses=responses(401, 403, 404, 422),
             summary="Cụm vụ việc DBSCAN (đường bao) / DBSCAN incident clusters as hulls")
@@ -645,7 +551,7 @@ def clusters(eps: float = Query(200, gt=0, le=10_000, description="Bán kính / 
              period: PeriodParams = Depends(),
              principal: Principal = Depends(get_principal),
              conn: Connection = Depends(get_conn)) -> FeatureCollection:
-    from geo.clusters import incident_clusters
+    from geo.clusters import coarsen_hull, incident_clusters
 
     s = get_settings()
     public = not principal.sees_points
@@ -815,7 +721,7 @@ def emerging(cell: float = Query(500, ge=50, le=20_000, description="Cạnh lụ
         raise bad("start", "sau end", str(exc)) from exc
     province, commune = resolve_area(conn, principal, province, commune)
     require_area(province, commune)
-    check_grid(conn, province, commune, cell, 1.5 * math.sqrt(3) * cell * cell)
+    check_grid(conn, province, commune, cell, date or today_vn())
     try:
         df = emerging_hotspots(conn, flt, cell_m=cell, step=step, province_code=province,
                                commune_code=commune, alpha=alpha, on=date or today_vn())

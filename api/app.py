@@ -8,9 +8,9 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
 from antt import __version__
-from antt.db import check_postgis, get_engine
-from api import problems
+from api import health, problems
 from api.admission import AdmissionLimit
+from api.readroute import ReadYourWrites
 
 # Router modules, each exposing `router` (an APIRouter) or `make_router()` (a router factory).
 ROUTERS = (
@@ -43,13 +43,10 @@ def create_app() -> FastAPI:
     )
     problems.install(app)
     # compresslevel 1: level 9 (the default) took 1.6 s on the 2 MB commune layer; 1 is 13x faster, +20% bytes
+    app.add_middleware(ReadYourWrites)  # api/readroute.py: X-Antt-LSN, retry of a lost replica
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=1)  # GeoJSON/JS over gzip
     app.add_middleware(AdmissionLimit)  # outermost: see api/admission.py (pool/threadpool deadlock)
-
-    @app.get("/healthz", tags=["system"], summary="Tình trạng / health")
-    def healthz() -> dict[str, object]:
-        versions = check_postgis(get_engine())
-        return {"status": "ok", **versions}
+    app.include_router(health.router)
 
     for name in ROUTERS:
         module = importlib.import_module(name)

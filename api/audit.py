@@ -2,7 +2,9 @@
 
 Why `record` takes the caller's connection: the audit row is written in the SAME transaction as
 the write it describes, so a rolled-back write leaves no audit row and a committed one always
-has its row. Reads of exact incident points are recorded too (action ``read_points``).
+has its row. Reads of exact incident points are recorded too (action ``read_points``); when such
+a read comes from a replica (read-only), its row is written and committed on the primary at
+once, before the points are sent.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, text
 
+from antt.db import get_engine, is_replica
 from api.deps import Principal, get_conn, require_roles
 from api.guards import reject_nul, utc_instant
 from api.problems import Problem, field_error
@@ -39,11 +42,17 @@ _INSERT = text(  # built once: every incident tile with points writes a row
 def record(conn: Connection, principal: Principal | None, action: str, entity: str,
            entity_id: str | int | None = None, before: Any = None, after: Any = None,
            detail: Any = None) -> None:
-    """Append one audit row on the caller's connection (commit is the caller's)."""
-    conn.execute(_INSERT, {"u": principal.username if principal else None,
-                           "r": principal.role if principal else None, "a": action, "e": entity,
-                           "i": None if entity_id is None else str(entity_id),
-                           "b": _json(before), "af": _json(after), "d": _json(detail)})
+    """Append one audit row on the caller's connection (commit is the caller's); a read on a
+    replica is recorded on the primary, committed before this returns."""
+    params = {"u": principal.username if principal else None,
+              "r": principal.role if principal else None, "a": action, "e": entity,
+              "i": None if entity_id is None else str(entity_id),
+              "b": _json(before), "af": _json(after), "d": _json(detail)}
+    if is_replica(conn.engine):
+        with get_engine().begin() as primary:
+            primary.execute(_INSERT, params)
+        return
+    conn.execute(_INSERT, params)
 
 
 class AuditEntry(BaseModel):

@@ -1,7 +1,8 @@
 """Login (OAuth2 password flow → JWT + HttpOnly cookie), logout and `GET /auth/me`.
 
 Failed logins are rate limited per username and per client IP (settings.login_rate_limit per
-minute, in-process: see api/ratelimit.py); over the limit → 429 problem+json with Retry-After.
+minute, counted in PostgreSQL so every worker shares it: see api/ratelimit.py); over the limit
+→ 429 problem+json with Retry-After.
 Every login, failed or not, leaves an audit row.
 """
 
@@ -40,7 +41,7 @@ def _problem(code: int, desc: str) -> dict[str, Any]:
 
 @lru_cache
 def login_limiter() -> FailureWindow:
-    """One window per process (tests call .reset())."""
+    """The limiter's settings (its counts live in the database; tests hold its clock)."""
     return FailureWindow(get_settings().login_rate_limit, 60.0)
 
 
@@ -75,19 +76,18 @@ def login(request: Request, response: Response,
     ip = request.client.host if request.client else "unknown"
     keys = (f"user:{form.username}", f"ip:{ip}")
     limiter = login_limiter()
-    wait = limiter.retry_after(*keys)
+    wait, reserved = limiter.reserve(conn, *keys)  # counted before the password is checked
     if wait is not None:
         raise Problem(429, f"Quá nhiều lần đăng nhập sai; thử lại sau {wait} giây",
                       f"Too many failed logins; retry in {wait} s",
                       headers={"Retry-After": str(wait)}, retry_after=wait)
     account = authenticate(conn, form.username, form.password)
-    if account is None:
-        limiter.fail(*keys)
+    if account is None:  # the reserved rows stay: they are this failure
         record(conn, None, "login_failed", "app_user", form.username, detail={"ip": ip})
         conn.commit()
         raise Problem(401, "Sai tên đăng nhập hoặc mật khẩu", "Wrong username or password",
                       headers={"WWW-Authenticate": "Bearer"})
-    limiter.clear(f"user:{form.username}")
+    limiter.forgive(conn, reserved, clear=f"user:{form.username}")
     principal = Principal.of(account)
     record(conn, principal, "login", "app_user", account.username, detail={"ip": ip})
     conn.commit()

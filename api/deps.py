@@ -5,6 +5,9 @@ server, never in the page.
 
 A checked credential is trusted for `ANTT_AUTH_CACHE_SECONDS` (default 5 s) before its account
 is loaded again (`PrincipalCache`): see there for what that does and does not change.
+
+Which database a request reads from (the primary or a replica) is decided in api/readroute.py;
+`get_conn` gives that connection. Accounts are always loaded from the primary.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from antt.accounts import (
     POINT_ROLES,
@@ -28,9 +32,11 @@ from antt.accounts import (
     get_account,
     on_accounts_changed,
 )
-from antt.db import get_engine
+from antt.db import get_engine, is_replica, primary_of
+from antt.listen import listen
 from antt.settings import get_settings
 from api.problems import Problem
+from api.readroute import request_connection
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 ALGORITHM = "HS256"
@@ -63,10 +69,10 @@ def issue_token(account: Account) -> str:
     return jwt.encode(claims, s.signing_key(), algorithm=ALGORITHM)
 
 
-def get_conn() -> Iterator[Connection]:
-    """One connection per request; writes commit explicitly."""
-    with get_engine().connect() as conn:
-        yield conn
+def get_conn(request: Request) -> Iterator[Connection]:
+    """One connection per request; writes commit explicitly. Reads (GET, HEAD) get a replica's
+    when one is fit to answer (api/readroute.py), everything else the primary's."""
+    yield from request_connection(request)
 
 
 def _unauthorized() -> Problem:
@@ -89,10 +95,14 @@ class PrincipalCache:
     cache at once and again at commit, and a lookup begun before a clear is not stored
     (`generation`), so such a change is never hidden.
 
-    What changes: an account disabled, re-roled or re-scoped, or a key revoked, by another
-    process (the `antt user` CLI, psql) is seen up to `ttl` seconds late, then refused or
-    reloaded as before. `ttl` 0 turns the cache off. The cache belongs to one engine (one
-    database): a new engine empties it. It is per process (each uvicorn worker has its own).
+    Other processes: every change to `app_user` or `api_key`, by whoever (another worker or
+    host, the `antt user` CLI, psql), sends a notification at commit (migration 0007) that
+    every worker listens for (`antt.listen`) and answers by clearing its cache: such a change
+    is seen at once. If that connection is down, the cache is cleared when it drops and when it
+    is back, and meanwhile a change is seen at most `ttl` seconds late — the bound holds
+    whatever happens to the listener. `ttl` 0 turns the cache off. The cache belongs to one
+    database (its primary engine): a new engine empties it. Each worker has its own copy; the
+    truth is the primary's rows, which every lookup reads (never a replica, which may lag).
     """
 
     def __init__(self, maxsize: int = 4096, clock=time.monotonic) -> None:
@@ -141,18 +151,36 @@ class PrincipalCache:
 
 principal_cache = PrincipalCache()
 on_accounts_changed(principal_cache.clear)
+ACCOUNTS_CHANNEL = "antt_accounts"  # NOTIFY'd by the triggers of migration 0007
+
+
+def _on_primary(conn: Connection, lookup):
+    """Run `lookup(conn)` on the primary: `conn` itself, or a short primary connection when
+    `conn` reads from a replica (a replica may not have replayed a just-disabled account).
+    If the primary cannot be reached, the replica's copy is used: nothing can be changed on
+    a primary that is down, so the replica holds the latest account rows there are."""
+    if not is_replica(conn.engine):
+        return lookup(conn)
+    try:
+        primary = get_engine().connect()
+    except DBAPIError:
+        return lookup(conn)
+    with primary:
+        return lookup(primary)
 
 
 def authenticate(request: Request, token: str | None, conn: Connection) -> Principal:
     """The caller of `request` (bearer token, `antt_token` cookie or X-API-Key), else 401."""
     ttl = get_settings().auth_cache_seconds
-    owner, generation = conn.engine, principal_cache.generation
+    owner, generation = primary_of(conn.engine), principal_cache.generation
+    if ttl > 0:
+        listen(owner, ACCOUNTS_CHANNEL, principal_cache.clear)
     api_key = request.headers.get("X-API-Key")
     if api_key:
         key = PrincipalCache.key("key", api_key)
         principal = principal_cache.get(owner, key)
         if principal is None:
-            account = account_for_api_key(conn, api_key)
+            account = _on_primary(conn, lambda c: account_for_api_key(c, api_key))
             if account is None:
                 raise _unauthorized()
             principal = Principal.of(account)
@@ -170,7 +198,7 @@ def authenticate(request: Request, token: str | None, conn: Connection) -> Princ
         claims = jwt.decode(token, get_settings().signing_key(), algorithms=[ALGORITHM])
     except jwt.PyJWTError as exc:
         raise _unauthorized() from exc
-    account = get_account(conn, claims.get("sub", ""))
+    account = _on_primary(conn, lambda c: get_account(c, claims.get("sub", "")))
     if account is None:  # deleted or deactivated since the token was issued
         raise _unauthorized()
     principal = Principal.of(account)

@@ -45,8 +45,18 @@ from layers.sql import (
     rows_query,
     typed_value,
 )
+from layers.versions import (
+    data_version,
+    etag_matches,
+    etag_of,
+    statement_digest,
+    version_tables,
+    versioned_key,
+)
 
 GEOJSON = "application/geo+json"
+PUBLIC = "public, no-cache"  # the same for every account allowed it; revalidated on each use
+PRIVATE = "private, no-cache"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
@@ -257,25 +267,49 @@ def make_router() -> APIRouter:
         except LayerError as err:
             raise problem_of(err) from err
         q = build_query(layer, principal, params)
+        if fmt != "csv" and layer.kind == "aggregate":
+            statements = [counted_items_query(q, limit, offset)]
+        elif fmt != "csv":
+            statements = [count_query(q), items_query(q, limit, offset)]
+        else:
+            statements = [count_query(q), rows_query(q, limit, offset)]
+        # The ETag: the page's statements under the data version of the tables they read
+        # (layers/versions.py), known before they run, so a revalidation costs one lookup.
+        # A page that reads a table without a version gets an ETag of its bytes instead.
+        tables = version_tables(conn, " ".join(sql for sql, _ in statements))
+        points = layer.id == "incidents"  # exact points: every read audited, never shared
+        public = (tables is not None and not points and fmt != "csv" and principal.scope_level == "all"
+                  and not (layer.counts_incidents and q.suppress_below == 0))
+        digest = statement_digest("items", fmt, str(request.base_url), *(x for st in statements for x in st))
+        asked = request.headers.get("if-none-match", "")
+        cache = {"Cache-Control": PUBLIC if public else PRIVATE}
+        if not public:
+            cache["Vary"] = "Authorization, Cookie"
+        etag = None
         # Count and page from one snapshot, so numberMatched agrees with the pages. (The
         # request's own connection: a second one per request could exhaust the pool.)
         conn.commit()  # end the principal lookup's transaction, to choose the isolation level
         conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
+            if tables is not None:
+                version = data_version(conn, tables)  # first: the snapshot the page is read in
+                etag = cache["ETag"] = etag_of(versioned_key(digest, version))
+                if not points and etag_matches(asked, etag):
+                    return Response(status_code=304, headers=cache)
             no_jit(conn)
             if fmt != "csv" and layer.kind == "aggregate":
-                sql, p = counted_items_query(q, limit, offset)
+                sql, p = statements[0]
                 matched, features = conn.execute(text(sql), p).one()
             else:
-                sql, p = count_query(q)
+                sql, p = statements[0]
                 matched = conn.execute(text(sql), p).scalar_one()
             returned = max(0, min(limit, matched - offset))
             if fmt == "csv":
-                sql, p = rows_query(q, limit, offset)
+                sql, p = statements[1]
                 result = conn.execute(text(sql), p)
                 columns, rows = list(result.keys()), result.fetchall()
             elif layer.kind != "aggregate":
-                sql, p = items_query(q, limit, offset)
+                sql, p = statements[1]
                 features = conn.execute(text(sql), p).scalar_one()
         links = [{"href": _page_url(request, offset, limit), "rel": "self",
                   "type": "text/csv" if fmt == "csv" else GEOJSON},
@@ -291,7 +325,7 @@ def make_router() -> APIRouter:
                                      if x["rel"] in ("next", "prev"))}
         if not headers["Link"]:
             del headers["Link"]
-        if layer.id == "incidents":  # exact points: every read is audited (api/audit.py)
+        if points:  # exact points: every read is audited (api/audit.py)
             from api.audit import record
 
             with conn.begin():
@@ -299,12 +333,11 @@ def make_router() -> APIRouter:
                        detail={"params": params, "count": returned})
         if fmt == "csv":
             return _csv_response(rows, columns, headers, layer.id)
-        # Revalidation for map clients that re-fetch a layer on every pan: same features and
-        # count -> same ETag -> 304 without the body (the timeStamp is not part of it).
-        etag = '"' + hashlib.blake2b(f"{matched}|{features}".encode(), digest_size=12).hexdigest() + '"'
-        headers |= {"ETag": etag, "Cache-Control": "private, no-cache"}
-        asked = request.headers.get("if-none-match", "")
-        if etag in [t.strip().removeprefix("W/") for t in asked.split(",")]:
+        if etag is None:  # not versioned: the page's own bytes (the timeStamp is not part of it)
+            cache["ETag"] = etag = etag_of(hashlib.md5(f"{matched}|{features}".encode(),
+                                                       usedforsecurity=False).hexdigest())
+        headers |= cache
+        if etag_matches(asked, etag):  # exact points: audited above, then 304 as any other
             return Response(status_code=304, headers=headers)
         head: dict[str, Any] = {"type": "FeatureCollection", "numberMatched": matched,
                                 "numberReturned": returned,

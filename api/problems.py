@@ -6,12 +6,17 @@ Every error the API returns goes through here, so the shape is the same everywhe
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException  # also the router's own 404/405
+
+log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -26,6 +31,9 @@ _TITLES = {
     422: ("Dữ liệu không hợp lệ", "Unprocessable content"),
     428: ("Thiếu If-Match", "Precondition required"),
     429: ("Quá nhiều yêu cầu", "Too many requests"),
+    500: ("Lỗi máy chủ", "Internal server error"),
+    503: ("Dịch vụ tạm thời không sẵn sàng", "Service unavailable"),
+    507: ("Hết chỗ lưu trữ", "Insufficient storage"),
 }
 
 
@@ -65,6 +73,52 @@ def problem_response(status: int, vi: str, en: str, errors: list[dict[str, Any]]
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
+_UNAVAILABLE = ("Cơ sở dữ liệu tạm thời không truy cập được; hãy thử lại sau giây lát",
+                "The database cannot be reached right now; retry in a moment")
+
+
+def db_problem(exc: BaseException) -> tuple[int, str, str, dict[str, str], str | None]:
+    """(status, vi, en, headers, sqlstate) for an error the database (or its pool) raised.
+
+    By SQLSTATE: the server unreachable, restarting or shutting down, too many connections,
+    out of memory -> 503 with Retry-After (the same request will work once it is back; pools
+    pre-ping, so workers recover without a restart); a statement over the timeout -> 503
+    (narrow the request); disk full -> 507; a concurrent-update conflict -> 503, retry;
+    constraint violations -> 409/422; bad data -> 400. Anything else -> 500. The SQL and the
+    server's message are logged, never sent (they may name tables and values)."""
+    if isinstance(exc, PoolTimeout):
+        return 503, *_UNAVAILABLE, {"Retry-After": "2"}, None
+    orig = getattr(exc, "orig", None)
+    code: str = getattr(orig, "pgcode", None) or ""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated or code.startswith("08") or (
+            not code and type(orig).__name__ in ("OperationalError", "InterfaceError")):
+        return 503, *_UNAVAILABLE, {"Retry-After": "2"}, code or None
+    if code in ("57P01", "57P02", "57P03", "53300", "53400", "25006", "58P01"):
+        return 503, *_UNAVAILABLE, {"Retry-After": "5"}, code
+    if code == "57014":
+        return (503, "Truy vấn chạy quá thời gian cho phép (statement_timeout); hãy thu hẹp yêu cầu "
+                "(vùng, thời gian, bộ lọc) hoặc thử lại sau",
+                "The query ran longer than the server allows (statement_timeout); narrow the "
+                "request (area, period, filters) or retry later", {"Retry-After": "30"}, code)
+    if code == "53100":
+        return (507, "Ổ đĩa của cơ sở dữ liệu đã đầy; dữ liệu chưa được ghi",
+                "The database disk is full; nothing was written", {}, code)
+    if code == "53200":
+        return (503, "Cơ sở dữ liệu hết bộ nhớ; hãy thử lại sau hoặc thu hẹp yêu cầu",
+                "The database ran out of memory; retry later or narrow the request",
+                {"Retry-After": "30"}, code)
+    if code in ("40001", "40P01", "55P03"):
+        return (503, "Xung đột với một thao tác đồng thời; hãy thử lại",
+                "Conflict with a concurrent operation; retry", {"Retry-After": "1"}, code)
+    if code in ("23505", "23503", "23P01"):
+        return 409, "Xung đột với dữ liệu đã có", "Conflicts with existing data", {}, code
+    if code.startswith("23"):
+        return 422, "Dữ liệu vi phạm ràng buộc", "The data violates a constraint", {}, code
+    if code.startswith("22"):
+        return 400, "Giá trị không hợp lệ", "Invalid value", {}, code
+    return 500, "Lỗi cơ sở dữ liệu", "Database error", {}, code or None
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc if p not in ("body",)) or "body"
 
@@ -87,6 +141,21 @@ def install(app: FastAPI) -> None:
         fields = ", ".join(e["field"] for e in errors)
         return problem_response(422, f"Dữ liệu không hợp lệ ở: {fields}",
                                 f"Invalid input at: {fields}", errors, instance=request.url.path)
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        status, vi, en, headers, code = db_problem(exc)
+        log.warning("%s %s -> %d (SQLSTATE %s): %s", request.method, request.url.path, status,
+                    code, str(getattr(exc, "orig", exc)).strip().splitlines()[:1], exc_info=status == 500)
+        extra = {"sqlstate": code} if code else {}
+        return problem_response(status, vi, en, headers=headers, instance=request.url.path, **extra)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette runs this in its outermost middleware, then re-raises for the server's log.
+        return problem_response(500, "Lỗi không mong đợi; đã được ghi lại",
+                                "Unexpected error; it has been logged", instance=request.url.path)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:

@@ -1,8 +1,21 @@
 """Vector tiles (MVT, WebMercatorQuad) and TileJSON for every layer of the catalogue.
 
-Role rules are the features' rules (incident points only for police/admin). Tiles are
-private to the caller (they depend on role and scope), so `Cache-Control: private`; the ETag
-is a hash of the bytes, and a matching If-None-Match gets 304 without a body.
+Role rules are the features' rules (incident points only for police/admin).
+
+Caching by the book (layers/versions.py, layers/tilecache.py):
+- The ETag is the tile's key: a hash of its statement (layer, z/x/y, filters, the caller's
+  role class and scope as they enter the SQL) under the data version of the tables it reads,
+  which grows with every committed write to them. It is known before the tile is built, so a
+  matching If-None-Match gets 304 at the cost of one version lookup.
+- Tiles that hold no exact points, asked by an account scoped to the whole country, without
+  the unsuppressed counts only police see, are the same for every such account:
+  `Cache-Control: public, no-cache` — a shared cache may keep one copy for all, but must
+  revalidate each use with us, so every request is still authenticated and a caller with
+  another role or scope gets another ETag, hence its own tile. All others are
+  `private, no-cache` (and `Vary: Authorization, Cookie`). Exact incident points are built or
+  taken from the server cache and audited on every request, 304 or not.
+- The server-side cache is shared by all workers (table tile_cache on the primary); a
+  repeated tile costs the version lookup and one indexed read (`X-Tile-Cache: hit`).
 
 The tile endpoint is the hot path (a map view asks for 10-20 tiles at once), so its fixed
 cost per request is kept small (figures: `antt bench run tiles`):
@@ -13,7 +26,8 @@ cost per request is kept small (figures: `antt bench run tiles`):
 - No sync dependencies: each one cost a trip to the threadpool (and releasing the connection
   one more, after the response). The caller is resolved (`api.deps.authenticate`, usually
   from its few-seconds cache), the tile built and the audit row written on ONE pooled
-  connection in ONE threadpool call.
+  connection in ONE threadpool call (plus a primary connection for the cache when the tile is
+  read from a replica).
 - The connection is in autocommit: each statement is a single read (or the audit insert), so
   BEGIN and COMMIT/ROLLBACK would only add round trips. `SET LOCAL jit = off` still holds: the
   tile SQL is one multi-statement string, which PostgreSQL runs as one implicit transaction.
@@ -28,55 +42,94 @@ from contextlib import contextmanager
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from antt.db import get_engine
+from antt.db import get_engine, is_replica
+from antt.settings import get_settings
 from api.audit import record
 from api.deps import Principal, authenticate, get_conn, get_principal, oauth2
-from api.features import VN_BBOX, build_query, resolve
+from api.features import PRIVATE, PUBLIC, VN_BBOX, build_query, resolve
 from api.problems import Problem
+from api.readroute import (
+    PRIMARY_ONLY,
+    get_router,
+    is_replica_failure,
+    min_lsn_of,
+    open_read_connection,
+)
+from layers import tilecache
 from layers.sql import extent_query, no_jit
-from layers.tiles import MAX_TILE_BYTES, MAX_ZOOM, TileTooLarge, build_tile, valid_tile
+from layers.tiles import (
+    MAX_TILE_BYTES,
+    MAX_ZOOM,
+    Tile,
+    TileTooLarge,
+    build_tile,
+    tile_statements,
+    valid_tile,
+)
+from layers.versions import (
+    data_version,
+    etag_matches,
+    etag_of,
+    statement_digest,
+    version_tables,
+    versioned_key,
+)
 
 MVT = "application/vnd.mapbox-vector-tile"
 TILE_PATH = "/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{x}/{y}"
-CACHE_CONTROL = "private, max-age=300"
 _TYPES = {"string": "String", "integer": "Number", "number": "Number", "boolean": "Boolean",
           "date": "String", "datetime": "String"}
 
 
-def _etag(data: bytes) -> str:
-    return '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
-    return "*" in tags or etag in tags
+@contextmanager
+def autocommit(conn: Connection) -> Iterator[Connection]:
+    """`conn` with statements committing one by one, back in transaction mode afterwards.
+    psycopg2's own flag, not SQLAlchemy's isolation_level option: that one costs a
+    `SET default_transaction_isolation` round trip on the way in and on the way out."""
+    dbapi = conn.connection.driver_connection
+    try:
+        dbapi.autocommit = True
+    except conn.dialect.loaded_dbapi.Error as exc:  # closed under us: as SQLAlchemy would say it
+        conn.invalidate(exc)
+        raise DBAPIError.instance(None, None, exc, conn.dialect.loaded_dbapi.Error,
+                                  connection_invalidated=True) from exc
+    try:
+        yield conn
+    finally:
+        if not dbapi.closed:
+            dbapi.autocommit = False
 
 
 @contextmanager
 def autocommit_connection() -> Iterator[Connection]:
-    """A pooled connection whose statements commit one by one, back in transaction mode before
-    it returns to the pool. psycopg2's own flag, not SQLAlchemy's isolation_level option: that
-    one costs a `SET default_transaction_isolation` round trip on the way in and on the way out."""
-    with get_engine().connect() as conn:
-        dbapi = conn.connection.driver_connection
-        dbapi.autocommit = True
-        try:
-            yield conn
-        finally:
-            if not dbapi.closed:
-                dbapi.autocommit = False
+    """A pooled primary connection in autocommit (see `autocommit`)."""
+    with get_engine().connect() as conn, autocommit(conn):
+        yield conn
 
 
 def serve_tile(request: Request, token: str | None, collection_id: str, z: int, x: int,
                y: int) -> Response:
-    """The whole tile request, run in one threadpool call (auth, tile, audit; one connection)."""
-    with autocommit_connection() as conn:
-        return _tile(conn, collection_id, z, x, y, request, authenticate(request, token, conn))
+    """The whole tile request, run in one threadpool call (auth, tile, audit; one connection).
+    Read from a replica when one is fit (api/readroute.py); if it dies under the tile, the
+    tile is built again on the primary."""
+    for attempt in (1, 2):
+        conn = open_read_connection(request.scope, min_lsn_of(request))
+        try:
+            with autocommit(conn):
+                return _tile(conn, collection_id, z, x, y, request,
+                             authenticate(request, token, conn))
+        except DBAPIError as exc:
+            if attempt == 2 or not is_replica(conn.engine) or not is_replica_failure(exc):
+                raise
+            get_router().lost(conn.engine, exc)
+            request.scope.setdefault("state", {})[PRIMARY_ONLY] = True
+        finally:
+            conn.close()
+    raise AssertionError("unreachable")
 
 
 async def _tile_fast_path(request: Request) -> Response:
@@ -88,6 +141,36 @@ async def _tile_fast_path(request: Request) -> Response:
                                    p["y"])
 
 
+def _lookup(conn: Connection, digest: str, tables: tuple[str, ...],
+            use_cache: bool) -> tuple[int, Tile | None]:
+    """The data version and the cached tile under it. On the primary: one round trip. On a
+    replica: the version there (it matches the replica's data), the entry on the primary."""
+    if not is_replica(conn.engine):
+        if not use_cache:
+            return data_version(conn, tables), None
+        row = conn.execute(tilecache.VERSION_AND_ENTRY, {"tables": list(tables), "digest": digest}).one()
+        return int(row[0]), (Tile(bytes(row[1]), int(row[2]), row[3]) if row[1] is not None else None)
+    version = data_version(conn, tables)
+    if not use_cache:
+        return version, None
+    try:
+        with autocommit_connection() as primary:
+            return version, tilecache.get(primary, versioned_key(digest, version))
+    except DBAPIError:  # primary unreachable: serve from the replica without the cache
+        return version, None
+
+
+def _store(conn: Connection, key: str, group: str, version: int, tile: Tile, max_bytes: int) -> None:
+    if not is_replica(conn.engine):
+        tilecache.put(conn, key, group, version, tile, max_bytes)
+        return
+    try:
+        with autocommit_connection() as primary:
+            tilecache.put(primary, key, group, version, tile, max_bytes)
+    except DBAPIError:
+        pass
+
+
 def _tile(conn: Connection, collection_id: str, z: int, x: int, y: int, request: Request,
           principal: Principal) -> Response:
     layer = resolve(collection_id, principal)
@@ -95,26 +178,47 @@ def _tile(conn: Connection, collection_id: str, z: int, x: int, y: int, request:
         raise Problem(404, f"Không có ô {z}/{x}/{y} (z 0–{MAX_ZOOM}, x và y từ 0 đến 2^z − 1)",
                       f"No tile {z}/{x}/{y} (z 0–{MAX_ZOOM}, x and y from 0 to 2^z − 1)")
     q = build_query(layer, principal, dict(request.query_params))  # datetime, filters...
-    try:
-        built = build_tile(conn, q, z, x, y)
-    except TileTooLarge as exc:
-        raise Problem(413, f"Ô {z}/{x}/{y} vượt quá {MAX_TILE_BYTES} byte kể cả khi tổng hợp; "
-                      "hãy phóng to hoặc lọc thêm",
-                      f"Tile {z}/{x}/{y} is over {MAX_TILE_BYTES} bytes even when aggregated; "
-                      "zoom in or filter") from exc
-    headers = {"Cache-Control": CACHE_CONTROL, "X-Tile-Features": str(built.features),
-               "X-Tile-Generalisation": built.generalisation, "Vary": "Authorization, Cookie"}
-    if layer.id == "incidents" and built.features:  # exact points: audited (api/audit.py)
+    first = next(tile_statements(q, z, x, y))  # the statement decides the rest of the ladder
+    tables = version_tables(conn, first.sql)  # None: it reads a table without a data version
+    points = layer.id == "incidents"  # exact points: audited on every request (api/audit.py)
+    public = (tables is not None and not points and principal.scope_level == "all"
+              and not (layer.counts_incidents and q.suppress_below == 0))
+    max_bytes = int(get_settings().tile_cache_mb * 1024 * 1024) if tables is not None else 0
+    asked = request.headers.get("if-none-match")
+    headers = {"Cache-Control": PUBLIC if public else PRIVATE}
+    if not public:
+        headers["Vary"] = "Authorization, Cookie"
+    tile, etag = None, None
+    if tables is not None:
+        digest = statement_digest("tile", first.sql, first.params, MAX_TILE_BYTES)
+        version, tile = _lookup(conn, digest, tables, max_bytes > 0)
+        key = versioned_key(digest, version)
+        etag = headers["ETag"] = etag_of(key)
+        if not points and etag_matches(asked, etag):
+            return Response(status_code=304, headers=headers)
+        headers["X-Tile-Cache"] = "hit" if tile is not None else "miss"
+    if tile is None:
+        try:
+            tile = build_tile(conn, q, z, x, y)
+        except TileTooLarge as exc:
+            raise Problem(413, f"Ô {z}/{x}/{y} vượt quá {MAX_TILE_BYTES} byte kể cả khi tổng hợp; "
+                          "hãy phóng to hoặc lọc thêm",
+                          f"Tile {z}/{x}/{y} is over {MAX_TILE_BYTES} bytes even when aggregated; "
+                          "zoom in or filter") from exc
+        if max_bytes > 0:
+            _store(conn, key, f"{layer.id}:{','.join(tables)}", version, tile, max_bytes)
+    if etag is None:  # not versioned: an ETag of the bytes (revalidation saves the transfer)
+        etag = headers["ETag"] = etag_of(hashlib.md5(tile.data, usedforsecurity=False).hexdigest())
+    headers |= {"X-Tile-Features": str(tile.features), "X-Tile-Generalisation": tile.generalisation}
+    if points and tile.features:
         record(conn, principal, "read_points", "incidents",
-               detail={"tile": f"{z}/{x}/{y}", "count": built.features})
+               detail={"tile": f"{z}/{x}/{y}", "count": tile.features})
         conn.commit()  # a no-op in autocommit (the insert is committed already); kept explicit
-    if not built.data:
+    if not tile.data:
         return Response(status_code=204, headers=headers)
-    etag = _etag(built.data)
-    headers["ETag"] = etag
-    if _matches(request.headers.get("if-none-match"), etag):
+    if etag_matches(asked, etag):
         return Response(status_code=304, headers=headers)
-    return Response(built.data, media_type=MVT, headers=headers)
+    return Response(tile.data, media_type=MVT, headers=headers)
 
 
 def make_router() -> APIRouter:

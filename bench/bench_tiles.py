@@ -11,9 +11,15 @@ psycopg2 connection from the same engine settings, in autocommit as the endpoint
 from the first execute to the last fetch; nothing else (no HTTP, auth, role rules or audit).
 
 Printed:
+- caching (issue 12), for the same z13 tiles of the incident table (admin: exact points,
+  audited on every request) and of the communes (a viewer: a public tile): the raw ST_AsMVT
+  SQL, the HTTP floor (GET /conformance), a cold tile (server cache emptied), a cached tile
+  (served from the shared tile cache), a 304 revalidation (If-None-Match), and tipg on the same
+  table (incident, admin_unit);
 - the HTTP floor (GET /conformance: no auth, no database) and the load average;
-- single tiles: p50/p95 of the endpoint (HTTP, auth, role rules, audit of incident points)
-  and of the direct SQL for 60 tiles of one zoom, their p50 ratio (issue goal <= 1.2);
+- single tiles: p50/p95 of the endpoint (HTTP, auth, role rules, audit of incident points;
+  server without its tile cache, so every tile is built) and of the direct SQL for 60 tiles
+  of one zoom, their p50 ratio (issue goal <= 1.2);
 - the workload: every tile at z8..z14 that covers a Hải Phòng commune, for the communes and
   the incidents layers, each tile over HTTP and directly (alternating, 2 rounds, after one
   warm-up pass): p50/p95 of both and their ratios, and the p50 ratio by zoom;
@@ -120,8 +126,9 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def our_server(url: str, port: int):
-    env = {"DATABASE_URL": url, "ANTT_SECRET_KEY": SECRET}
+def our_server(url: str, port: int, cache_mb: float = 0):
+    """Our API on loopback; `cache_mb` 0 turns the shared tile cache off (every tile built)."""
+    env = {"DATABASE_URL": url, "ANTT_SECRET_KEY": SECRET, "ANTT_TILE_CACHE_MB": str(cache_mb)}
     argv = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
             "--port", str(port), "--log-level", "warning", "--no-access-log"]
     return server(argv, env, port, "/conformance")
@@ -377,6 +384,82 @@ def workload(url: str, base: str, auth: dict[str, str], rounds: int = 2) -> None
         print(f"{'':10s} p50 by zoom (endpoint/direct): " + "; ".join(by_zoom))
 
 
+def tipg_server(url: str, port: int, tables: list[str]):
+    env = {"DATABASE_URL": url.replace("postgresql+psycopg2://", "postgresql://"),
+           "TIPG_DB_SCHEMAS": '["public"]', "TIPG_DB_TABLES": str(tables).replace("'", '"'),
+           "TIPG_DB_EXCLUDE_FUNCTION_SCHEMAS": '["public", "pg_temp"]'}
+    argv = [sys.executable, "-m", "uvicorn", "tipg.main:app", "--host", "127.0.0.1",
+            "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    return server(argv, env, port, "/collections")
+
+
+def timed_gets(client: httpx.Client, paths: list[str], headers: list[dict[str, str]] | None = None
+               ) -> tuple[list[float], list[httpx.Response]]:
+    times, responses = [], []
+    for i, path in enumerate(paths):
+        t = time.perf_counter()
+        r = client.get(path, headers=headers[i] if headers else None)
+        times.append(time.perf_counter() - t)
+        responses.append(r)
+    return times, responses
+
+
+def cache_stages(url: str, auths: dict[str, dict[str, str]], tiles: list[tuple[int, int, int]]) -> None:
+    """Raw SQL, HTTP floor, cold, cached, 304 and tipg for the same tiles (p50 / p95)."""
+    print(f"== caching: the same {len(tiles)} z13 tiles, p50 / p95 (one client; tile cache shared "
+          "in PostgreSQL, ETag from the data version)")
+    cases = (("incidents", "admin", "public.incident"), ("communes", "viewer", "public.admin_unit"))
+    port = free_port()
+    rows: dict[str, dict[str, list[float]]] = {}
+    with our_server(url, port, cache_mb=256):
+        base = f"http://127.0.0.1:{port}"
+        floor = []
+        with httpx.Client(base_url=base, timeout=60) as client:
+            timed_gets(client, ["/conformance"] * 20)
+            for _ in range(3):
+                floor += timed_gets(client, ["/conformance"] * 60)[0]
+        for layer_id, role, _table in cases:
+            paths = [tile_path(layer_id)(*t) for t in tiles]
+            r = rows.setdefault(layer_id, {})
+            r["raw ST_AsMVT"] = direct_sql_latencies(url, layer_id, tiles, 1)  # warm
+            r["raw ST_AsMVT"] = direct_sql_latencies(url, layer_id, tiles, 3)
+            r["HTTP floor"] = floor
+            with httpx.Client(base_url=base, headers=auths[role], timeout=60) as client:
+                timed_gets(client, paths[:10])  # warm the process (auth cache, compiled SQL)
+                cold, cached, revalidated, states = [], [], [], []
+                for _ in range(3):
+                    with _engine(url).begin() as conn:
+                        conn.execute(text("TRUNCATE tile_cache"))
+                    t, resp = timed_gets(client, paths)
+                    cold += t
+                    states += [x.headers.get("x-tile-cache") for x in resp]
+                    t, resp = timed_gets(client, paths)
+                    cached += t
+                    states += [x.headers.get("x-tile-cache") for x in resp]
+                    etags = [{"If-None-Match": x.headers.get("etag", "")} for x in resp]
+                    t, resp = timed_gets(client, paths, etags)
+                    revalidated += t
+                    assert {x.status_code for x in resp} <= {304, 204}, {x.status_code for x in resp}
+            r["cold tile"], r["cached tile"], r["304"] = cold, cached, revalidated
+            n = len(paths) * 3
+            print(f"{layer_id}: {states.count('miss')} misses and {states.count('hit')} hits in "
+                  f"{2 * n} requests (cold pass, then cached pass)")
+    tport = free_port()
+    with tipg_server(url, tport, [c[2] for c in cases]):
+        with httpx.Client(base_url=f"http://127.0.0.1:{tport}", timeout=60) as client:
+            for layer_id, _role, table in cases:
+                paths = [tile_path(table)(*t) for t in tiles]
+                timed_gets(client, paths[:10])
+                rows[layer_id][f"tipg ({table})"] = [v for _ in range(3)
+                                                     for v in timed_gets(client, paths)[0]]
+    for layer_id, stages in rows.items():
+        print(f"{layer_id:10s} " + " | ".join(f"{k} {ms(statistics.median(v))} / {ms(pct(v, .95))}"
+                                               for k, v in stages.items()))
+        cached, floor_p50 = statistics.median(stages["cached tile"]), statistics.median(stages["HTTP floor"])
+        print(f"{'':10s} cached / floor {cached / floor_p50:.2f}x; cold / raw SQL "
+              f"{statistics.median(stages['cold tile']) / statistics.median(stages['raw ST_AsMVT']):.2f}x")
+
+
 def load_average() -> str:
     return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
 
@@ -387,6 +470,11 @@ def main() -> None:
         port = free_port()
         tiles = tiles_over(url, 13, 120)
         print(f"before: {load_average()}")
+        viewer = {"Authorization": f"Bearer {token_for(url, 'viewer')}"}
+        cache_stages(url, {"admin": auth, "viewer": viewer}, tiles)
+        if os.environ.get("ANTT_BENCH_TILES_CACHE_ONLY"):
+            print(f"after: {load_average()}")
+            return
         with our_server(url, port) as proc:
             base = f"http://127.0.0.1:{port}"
             latency_vs_sql(url, base, auth)
@@ -396,12 +484,7 @@ def main() -> None:
             ours_rps, ours_err = throughput(base, tile_path("incidents"), tiles, auth, 15, 8)
             ours_mem = peak_rss_mb(proc.pid)
         tport = free_port()
-        tipg_env = {"DATABASE_URL": url.replace("postgresql+psycopg2://", "postgresql://"),
-                    "TIPG_DB_SCHEMAS": '["public"]', "TIPG_DB_TABLES": '["public.incident"]',
-                    "TIPG_DB_EXCLUDE_FUNCTION_SCHEMAS": '["public", "pg_temp"]'}
-        argv = [sys.executable, "-m", "uvicorn", "tipg.main:app", "--host", "127.0.0.1",
-                "--port", str(tport), "--log-level", "warning", "--no-access-log"]
-        with server(argv, tipg_env, tport, "/collections") as tproc:
+        with tipg_server(url, tport, ["public.incident"]) as tproc:
             tbase = f"http://127.0.0.1:{tport}"
             tipg_path = tile_path("public.incident")
             http_latencies(tbase, tipg_path, tiles[:10], {}, 1)  # warm up

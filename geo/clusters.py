@@ -10,15 +10,24 @@ Deterministic: the window is ``ORDER BY id``, so border points shared by two clu
 the same way, and clusters are numbered by their smallest incident id. Hulls of clusters whose
 points are collinear or coincide (a line or a point) are buffered by eps/2 so every cluster is
 a polygon on the map; ``area_m2`` is the hull's area in EPSG:3405.
+
+``coarsen_hull(geometry, grid_m)`` -> GeoJSON: a hull whose vertices (incident points) are
+snapped to a ``grid_m`` grid in EPSG:3405 and hulled again, for roles that may see a cluster's
+extent but not where its members are.
 """
 
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
+from typing import Any
 
+import numpy as np
 import pandas as pd
+import shapely
+from pyproj import Transformer
 
-from antt.crs import METRIC_SRID
+from antt.crs import METRIC_SRID, pinned
 from geo._db import Bind, frame
 from geo.area import AREA_SQL, area_params
 from geo.filters import IncidentFilter
@@ -66,3 +75,30 @@ def incident_clusters(bind: Bind, flt: IncidentFilter = IncidentFilter(), eps_m:
     params |= {"eps": float(eps_m), "minpts": int(min_points), "ratio": float(concave_ratio)}
     params |= area_params(bind, province_code, commune_code, on or flt.end or date.today())
     return frame(bind, sql, params)
+
+
+@lru_cache
+def _metric_transformers() -> tuple[Transformer, Transformer]:
+    """(4326 -> 3405, 3405 -> 4326), built once: pyproj transformers are slow to create."""
+    return (Transformer.from_crs("EPSG:4326", pinned(METRIC_SRID), always_xy=True),
+            Transformer.from_crs(pinned(METRIC_SRID), "EPSG:4326", always_xy=True))
+
+
+def coarsen_hull(geometry: dict[str, Any], grid_m: float) -> dict[str, Any]:
+    """A hull (GeoJSON, EPSG:4326) whose vertices are snapped to a ``grid_m`` grid in EPSG:3405
+    (anchored at the origin) and hulled again: the cluster's extent, not its members' places.
+    A hull that collapses to a grid node or a line is buffered by half a cell; the buffer keeps
+    the grid's precision, so a node becomes the one grid cell whose south-west corner it is."""
+    if grid_m <= 0:
+        raise ValueError("grid_m must be > 0")
+    fwd, back = _metric_transformers()
+
+    def via(tr: Transformer):
+        return lambda c: np.column_stack(tr.transform(c[:, 0], c[:, 1]))
+
+    metric = shapely.transform(shapely.geometry.shape(geometry), via(fwd))
+    snapped = shapely.set_precision(metric, grid_m, mode="pointwise").convex_hull
+    if snapped.area == 0:  # collapsed to a grid node or a line: grid cell(s) at it
+        snapped = snapped.buffer(grid_m / 2.0, cap_style="square", join_style="mitre")
+    out = shapely.transform(snapped, via(back))
+    return shapely.geometry.mapping(shapely.set_precision(out, 1e-7))

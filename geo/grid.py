@@ -92,6 +92,26 @@ def hex_cells(bind: Bind, cell_m: float, province_code: str | None = None,
     return cells
 
 
+def hexagon_area_m2(cell_m: float) -> float:
+    """Area of a hexagon of side ``cell_m``: 3 sqrt(3) / 2 x side^2."""
+    return 1.5 * SQRT3 * cell_m * cell_m
+
+
+def estimated_hexagons(bind: Bind, cell_m: float, province_code: str | None = None,
+                       commune_code: str | None = None, on: date | None = None) -> float | None:
+    """About how many hexagons of side ``cell_m`` a grid over the study area holds (the area
+    of its box in EPSG:3405 / a hexagon's area: an upper estimate, known before building the
+    grid, to refuse grids too large); None when there is no such area on ``on``."""
+    if cell_m <= 0:
+        raise ValueError("cell_m must be > 0")
+    area = study_area(bind, province_code, commune_code, on)
+    if area is None:
+        return None
+    box = frame(bind, f"WITH area AS ({AREA_SQL}) SELECT ST_Area(ST_Envelope(g)) AS m2 FROM area",
+                {"area_wkb": area.wkb})["m2"].iloc[0]
+    return float(box) / hexagon_area_m2(cell_m)
+
+
 def _url(bind: Bind) -> str:
     engine = bind.engine if hasattr(bind, "engine") else bind
     return engine.url.render_as_string(hide_password=True)

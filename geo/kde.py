@@ -6,8 +6,11 @@ Public functions
   -> (xy (n, 2) metres EPSG:3405, weights (n,))
 - ``silverman_bandwidth(xy, weights=None)`` -> metres (ArcGIS's spatial Silverman rule)
 - ``quartic_density(xy, weights, bandwidth_m, targets)`` -> density per km^2 at targets
+- ``grid_frame(bounds_m, cell_m, max_cells)`` -> (x0, y0, nx, ny); ``GridTooLarge`` beyond
+- ``density_grid(xy, weights, bandwidth_m, area_wkb, cell_m, max_cells, clip=True)`` -> KdeGrid
 - ``kde_grid(bind, flt, cell_m=100, bandwidth_m=None, province_code=None, commune_code=None,
   on=None, weight=None, clip=True)`` -> KdeGrid
+- ``png_bounds(grid)`` -> [west, south, east, north] of ``grid_png``'s image
 - ``grid_cells_geojson(grid)`` / ``grid_contours_geojson(grid, classes=5, method='quantile')``
   / ``grid_png(grid, max_pixels=1024)`` -> GeoJSON dicts / (PNG bytes, Leaflet bounds)
 
@@ -123,39 +126,77 @@ def quartic_density(xy: np.ndarray, weights: np.ndarray, bandwidth_m: float,
     return out / bandwidth_m**2 * 1e6
 
 
+class GridTooLarge(ValueError):
+    """The grid over the area would have more cells than allowed (``cells`` > ``limit``)."""
+
+    def __init__(self, cells: int, limit: int) -> None:
+        super().__init__(f"{cells} cells: use a larger cell_m (limit {limit})")
+        self.cells, self.limit = cells, limit
+
+
+def grid_frame(bounds_m: tuple[float, float, float, float], cell_m: float,
+               max_cells: int) -> tuple[float, float, int, int]:
+    """(x0, y0, nx, ny): the square cells of ``cell_m`` metres covering ``bounds_m`` (minx,
+    miny, maxx, maxy in EPSG:3405), the origin snapped down to a multiple of ``cell_m`` so the
+    same cell size always gives the same cells. ``GridTooLarge`` beyond ``max_cells``."""
+    if cell_m <= 0:
+        raise ValueError("cell_m must be > 0")
+    minx, miny, maxx, maxy = bounds_m
+    x0, y0 = math.floor(minx / cell_m) * cell_m, math.floor(miny / cell_m) * cell_m
+    nx, ny = int(math.ceil((maxx - x0) / cell_m)), int(math.ceil((maxy - y0) / cell_m))
+    if nx * ny > max_cells:
+        raise GridTooLarge(nx * ny, max_cells)
+    return x0, y0, nx, ny
+
+
+def density_grid(xy: np.ndarray, weights: np.ndarray, bandwidth_m: float, area_wkb: bytes,
+                 cell_m: float, max_cells: int = 4_000_000, clip: bool = True) -> KdeGrid:
+    """Quartic density of the points on the ``grid_frame`` of the area (EPSG:3405 WKB), each
+    cell valued at its centre; cells whose centre is outside the area are 0 when ``clip``."""
+    if bandwidth_m <= 0:
+        raise ValueError("bandwidth_m must be > 0")
+    area = shapely.from_wkb(bytes(area_wkb))
+    x0, y0, nx, ny = grid_frame(area.bounds, cell_m, max_cells)
+    gx, gy = np.meshgrid(x0 + (np.arange(nx) + 0.5) * cell_m, y0 + (np.arange(ny) + 0.5) * cell_m)
+    centres = np.column_stack([gx.ravel(), gy.ravel()])
+    dens = quartic_density(xy, weights, bandwidth_m, centres)
+    if clip:
+        shapely.prepare(area)
+        dens[~shapely.contains_xy(area, centres[:, 0], centres[:, 1])] = 0.0
+    return KdeGrid(float(cell_m), float(bandwidth_m), x0, y0, dens.reshape(ny, nx), len(xy),
+                   bytes(area_wkb))
+
+
 def kde_grid(bind: Bind, flt: IncidentFilter = IncidentFilter(), cell_m: float = 100.0,
              bandwidth_m: float | None = None, province_code: str | None = None,
              commune_code: str | None = None, on: date | None = None, weight: str | None = None,
              clip: bool = True, max_cells: int = 4_000_000) -> KdeGrid:
-    """Density on a cell_m grid over the study area's extent; cells outside the area are 0
-    when ``clip``. ``bandwidth_m`` defaults to ``silverman_bandwidth``."""
+    """Density on a cell_m grid over the study area's extent, from the incidents inside it;
+    cells outside the area are 0 when ``clip``. ``bandwidth_m`` defaults to
+    ``silverman_bandwidth``. (The served heatmap, which also lets incidents just outside the
+    area spread into it and aggregates for public roles, is ``geo.heatmap``.)"""
     if cell_m <= 0:
         raise ValueError("cell_m must be > 0")
     xy, w = incident_points(bind, flt, province_code, commune_code, on, weight)
     bw = float(bandwidth_m) if bandwidth_m is not None else silverman_bandwidth(xy, w)
-    if bw <= 0:
-        raise ValueError("bandwidth_m must be > 0")
     with connect(bind) as conn:
         wkb = conn.execute(text(f"WITH area AS ({AREA_SQL}) SELECT ST_AsBinary(g) FROM area"),
                            area_params(bind, province_code, commune_code,
                                        on or flt.end or date.today())).scalar()
     if wkb is None:
         raise ValueError("study area not found / không tìm thấy vùng phân tích")
-    area = shapely.from_wkb(bytes(wkb))
-    minx, miny, maxx, maxy = area.bounds
-    x0, y0 = math.floor(minx / cell_m) * cell_m, math.floor(miny / cell_m) * cell_m
-    nx, ny = int(math.ceil((maxx - x0) / cell_m)), int(math.ceil((maxy - y0) / cell_m))
-    if nx * ny > max_cells:
-        raise ValueError(f"{nx * ny} cells: use a larger cell_m (limit {max_cells})")
-    cx = x0 + (np.arange(nx) + 0.5) * cell_m
-    cy = y0 + (np.arange(ny) + 0.5) * cell_m
-    gx, gy = np.meshgrid(cx, cy)
-    centres = np.column_stack([gx.ravel(), gy.ravel()])
-    dens = quartic_density(xy, w, bw, centres)
-    if clip:
-        shapely.prepare(area)
-        dens[~shapely.contains_xy(area, centres[:, 0], centres[:, 1])] = 0.0
-    return KdeGrid(float(cell_m), bw, x0, y0, dens.reshape(ny, nx), len(xy), bytes(wkb))
+    return density_grid(xy, w, bw, bytes(wkb), cell_m, max_cells, clip)
+
+
+def png_bounds(grid: KdeGrid) -> list[float]:
+    """[west, south, east, north] (EPSG:4326) of the PNG ``grid_png`` draws for this grid (its
+    Web Mercator extent), computed without drawing it."""
+    minx, miny, maxx, maxy = grid.bounds_m
+    to_merc = Transformer.from_crs(pinned(METRIC_SRID), "EPSG:3857", always_xy=True)
+    ex, ey = to_merc.transform([minx, maxx, minx, maxx], [miny, miny, maxy, maxy])
+    lon, lat = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True).transform(
+        [min(ex), max(ex)], [min(ey), max(ey)])
+    return [lon[0], lat[0], lon[1], lat[1]]
 
 
 def _cell_polygons(grid: KdeGrid, rows: np.ndarray, cols: np.ndarray) -> list[shapely.Polygon]:

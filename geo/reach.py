@@ -43,6 +43,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from antt.crs import METRIC_SRID
+from antt.db import primary_of
 from geo._db import ACTIVE_SQL, Bind, frame, valid_on
 
 log = logging.getLogger(__name__)
@@ -206,8 +207,9 @@ def _sees_what_others_see(bind: Bind) -> bool:
 def _remember(bind: Bind, fresh: pd.DataFrame, radius_m: float) -> None:
     """Store new entries in their own committed transaction (the caller's may be read-only or
     rolled back; the entries are valid whatever happens to it, being keyed by their inputs).
-    A failure to store only costs speed next time, so it is logged, not raised."""
-    engine = bind.engine if isinstance(bind, Connection) else bind
+    A failure to store only costs speed next time, so it is logged, not raised. When the caller
+    reads from a replica, the entries are written on its primary (a replica refuses writes)."""
+    engine = primary_of(bind.engine if isinstance(bind, Connection) else bind)
     ids = [int(u) for u in fresh["unit_id"]]
     values = {"ids": ids, "keys": list(fresh["key"]), "radius_m": radius_m,
               "areas": [float(a) for a in fresh["area_m2"]],

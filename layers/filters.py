@@ -39,8 +39,17 @@ class TimeRange:
     end_inclusive: bool = False
 
 
-def parse_bbox(raw: str | None, crs: str | None = None) -> BBox | None:
-    """'minx,miny,maxx,maxy' or the 6-number 3D form (heights are ignored), in CRS84."""
+# Where the analyses may look (the analytics endpoints pass it as ``within``): Vietnam with its
+# seas and islands, in CRS84.
+VIETNAM_BBOX = BBox(100.0, 4.0, 120.0, 25.0)
+
+
+def parse_bbox(raw: str | None, crs: str | None = None, *, within: BBox | None = None) -> BBox | None:
+    """'minx,miny,maxx,maxy' or the 6-number 3D form (heights are ignored), in CRS84.
+
+    The one parser of ``bbox`` (features, tiles' callers, analytics). A box must have an area
+    (min < max on both axes). ``within``: the box must lie inside it (the analytics endpoints
+    pass ``VIETNAM_BBOX``)."""
     if raw is None:
         return None
     if crs not in (None, "", CRS84, CRS84H):
@@ -72,6 +81,14 @@ def parse_bbox(raw: str | None, crs: str | None = None) -> BBox | None:
                           "không được hỗ trợ)",
                           "bbox: minimum longitude is above maximum longitude (crossing the "
                           "antimeridian is not supported)", "bbox")
+    if minx == maxx or miny == maxy:
+        raise FilterError("bbox không có diện tích (giá trị nhỏ nhất bằng lớn nhất)",
+                          "bbox has no area (a minimum equals its maximum)", "bbox")
+    if within is not None and not (within.minx <= minx and maxx <= within.maxx
+                                   and within.miny <= miny and maxy <= within.maxy):
+        area = f"{within.minx:g},{within.miny:g},{within.maxx:g},{within.maxy:g}"
+        raise FilterError(f"bbox nằm ngoài Việt Nam (phải trong {area})",
+                          f"bbox is outside Vietnam (it must lie within {area})", "bbox")
     return BBox(minx, miny, maxx, maxy)
 
 

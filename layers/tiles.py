@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from sqlalchemy import Connection, Dialect, text
+from sqlalchemy.exc import DBAPIError
 
 from layers.filters import BBox
 from layers.sql import NO_JIT, LayerQuery, source_and_where
@@ -158,12 +159,22 @@ def run_tile_statement(conn: Connection, st: TileStatement) -> tuple[bytes, int]
     per-execution work (result wrapping, bookkeeping) cost about a quarter of a small tile's
     query time, and buys nothing here: text() binds carry no types, so the values (numbers,
     strings, dates) reach psycopg2 unchanged either way."""
-    cursor = conn.connection.driver_connection.cursor()
+    dbapi = conn.dialect.loaded_dbapi
+    raw = conn.connection.driver_connection
+    cursor = None
     try:
+        cursor = raw.cursor()
         cursor.execute(driver_sql(st.sql, conn.dialect), st.params)
         data, n = cursor.fetchone()
+    except dbapi.Error as exc:  # as SQLAlchemy would raise it: the API maps DBAPIError by SQLSTATE
+        gone = conn.dialect.is_disconnect(exc, raw, cursor)
+        if gone:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(st.sql, st.params, exc, dbapi.Error,
+                                  connection_invalidated=gone) from exc
     finally:
-        cursor.close()
+        if cursor is not None and not cursor.closed:
+            cursor.close()
     return bytes(data or b""), int(n or 0)
 
 

@@ -187,6 +187,12 @@ def test_heatmap_formats_and_privacy(haiphong_client, make_user):
     assert public["n_points"] == 1 and public["notes"]["aggregated_to_m"] == 250
     bad = haiphong_client.get("/analytics/heatmap", params={"bbox": "1,2,3"}, headers=police)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "bbox"
+    # one parser (layers.filters.parse_bbox) with the analytics' stricter rules: an area, in Vietnam
+    for box, why in (("106,20,106,21", "no area"), ("90,20,107,21", "outside Vietnam")):
+        for path in ("/analytics/heatmap", "/analytics/coverage/communes"):
+            r = haiphong_client.get(path, params={"bbox": box}, headers=police)
+            assert r.status_code == 422 and r.json()["errors"][0]["field"] == "bbox", (path, box)
+            assert why in r.text
 
 
 def test_clusters_police_exact_hulls_public_coarse(haiphong_client, make_user):

@@ -15,11 +15,9 @@ PASSWORD = "mat-khau-dung-1"
 
 @pytest.fixture
 def alice(haiphong_client):
-    login_limiter().reset()
     with get_engine().begin() as conn:
         create_user(conn, "alice", PASSWORD, "committee", "province", "31")
     yield "alice"
-    login_limiter().reset()
 
 
 def test_login_sets_http_only_strict_cookie_and_me_works_with_it(haiphong_client, alice):
@@ -72,22 +70,44 @@ def test_wrong_password_401_then_429_with_retry_after(haiphong_client, alice, mo
     assert r.status_code == 200
 
 
-def test_failure_window_by_hand():
+def test_failure_window_by_hand(engine):
     now = [100.0]
     window = FailureWindow(limit=2, window_s=60, clock=lambda: now[0])
-    window.fail("user:a", "ip:x")
-    assert window.retry_after("user:a") is None
-    now[0] = 110.0
-    window.fail("user:a", "ip:x")
-    assert window.retry_after("user:a") == 50  # the first failure leaves the window at t=160
-    assert window.retry_after("user:b", "ip:x") == 50  # same IP, other user: blocked too
-    assert window.retry_after("user:b", "ip:y") is None
-    now[0] = 160.0
-    assert window.retry_after("user:a") is None
-    window.fail("user:c")
-    window.fail("user:c")
-    window.clear("user:c")
-    assert window.retry_after("user:c") is None
+    with engine.connect() as conn:
+        window.fail(conn, "user:a", "ip:x")
+        assert window.retry_after(conn, "user:a") is None
+        now[0] = 110.0
+        window.fail(conn, "user:a", "ip:x")
+        assert window.retry_after(conn, "user:a") == 50  # the first failure leaves the window at t=160
+        assert window.retry_after(conn, "user:b", "ip:x") == 50  # same IP, other user: blocked too
+        assert window.retry_after(conn, "user:b", "ip:y") is None
+        assert window.reserve(conn, "user:b", "ip:x") == (50, [])  # blocked: nothing reserved
+        now[0] = 160.0
+        assert window.retry_after(conn, "user:a") is None
+        window.fail(conn, "user:c")
+        window.fail(conn, "user:c")
+        window.clear(conn, "user:c")
+        assert window.retry_after(conn, "user:c") is None
+        # three failures of one key inside the window (two workers racing past a plain check):
+        # blocked until the second oldest leaves, not the oldest
+        for t in (200.0, 201.0, 202.0):
+            now[0] = t
+            window.fail(conn, "user:d")
+        now[0] = 230.0
+        assert window.retry_after(conn, "user:d") == 31  # 201 + 60 - 230
+        # a reservation is a failure until forgiven
+        now[0] = 300.0
+        wait, ids = window.reserve(conn, "user:e", "ip:z")
+        assert wait is None and len(ids) == 2
+        wait, ids2 = window.reserve(conn, "user:e", "ip:z")
+        assert wait is None
+        assert window.reserve(conn, "user:e") == (60, [])
+        window.forgive(conn, ids2)
+        conn.commit()
+        assert window.retry_after(conn, "user:e") is None
+        with engine.connect() as other:  # the rows are in the database, seen by any connection
+            n = other.execute(text("SELECT count(*) FROM login_failure WHERE key = 'user:e'")).scalar()
+        assert n == 1
 
 
 def test_missing_form_fields_are_422_problem(haiphong_client):

@@ -34,6 +34,9 @@ def test_bbox_four_and_six_numbers():
     ("106,20,190,21", "outside"),
     ("106,-95,107,21", "outside"),
     ("106,20,50,107,21,10", "height"),
+    # the stricter rule of the former analytics parser, now the one parser's: a box has an area
+    ("106,20,106,21", "no area"),
+    ("106,20,107,20", "no area"),
 ])
 def test_bbox_errors_name_the_field(raw, fragment):
     with pytest.raises(FilterError) as err:
@@ -41,6 +44,19 @@ def test_bbox_errors_name_the_field(raw, fragment):
     assert err.value.field == "bbox"
     assert fragment in err.value.en
     assert err.value.vi and err.value.vi != err.value.en
+
+
+def test_bbox_within_vietnam_for_the_analyses():
+    """The analytics endpoints pass VIETNAM_BBOX (their former parser's rule); features do not."""
+    from layers.filters import VIETNAM_BBOX
+
+    assert parse_bbox("106,20,107,21", within=VIETNAM_BBOX) == BBox(106, 20, 107, 21)
+    assert parse_bbox("100,4,120,25", within=VIETNAM_BBOX) == BBox(100, 4, 120, 25)
+    for raw in ("99.9,20,107,21", "106,20,120.1,21", "106,3.9,107,21", "106,20,107,25.1"):
+        with pytest.raises(FilterError) as err:
+            parse_bbox(raw, within=VIETNAM_BBOX)
+        assert err.value.field == "bbox" and "outside Vietnam" in err.value.en
+    assert parse_bbox("1,2,3,4") == BBox(1, 2, 3, 4)
 
 
 def test_bbox_crs_other_than_crs84_is_refused():

@@ -25,7 +25,7 @@ APP = create_app()
 # the fuzzing phase, bounded by EXAMPLES, keeps the file near a minute.
 CONFIG = schemathesis.Config.from_dict({"phases": {"coverage": {"enabled": False}}})
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=CONFIG)
-UNGUARDED = ("/", "/conformance", "/healthz", "/auth/logout")
+UNGUARDED = ("/", "/conformance", "/healthz", "/readyz", "/auth/logout")
 
 
 @pytest.fixture(scope="module")

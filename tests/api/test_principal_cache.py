@@ -3,12 +3,15 @@
 The cache may trust a checked credential for ANTT_AUTH_CACHE_SECONDS; these tests pin what it
 must never do: serve a disabled account or a revoked key once that time has passed, outlive a
 token, accept a credential it did not check, or hide a change this process made itself.
+Changes made elsewhere are announced by NOTIFY (migration 0007) and seen at once; the TTL tests
+run with the listener off (`no_listener`), the bound that holds when its connection is down.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 
 import jwt
 import mapbox_vector_tile
@@ -40,12 +43,44 @@ def clock(monkeypatch) -> FakeClock:
     principal_cache.clear()
 
 
+@pytest.fixture
+def no_listener(monkeypatch) -> None:
+    """As if the notification connection were down: only the TTL bounds the cache."""
+    monkeypatch.setattr("api.deps.listen", lambda *args, **kwargs: None)
+
+
 def _sql(statement: str, **params) -> None:
     with get_engine().begin() as conn:  # as another process would: no in-process notification
         conn.execute(text(statement), params)
 
 
-def test_disabled_account_is_refused_once_the_ttl_passes(layer_client, make_user, clock):
+def test_a_change_made_elsewhere_is_seen_at_once_through_notify(layer_client, make_user, clock):
+    headers = make_user("viewer", username="thong_bao")
+    with get_engine().begin() as conn:
+        create_user(conn, "khoa_thong_bao", PASSWORD, "viewer")
+        key = create_api_key(conn, "khoa_thong_bao")
+    assert layer_client.get("/auth/me", headers=headers).status_code == 200
+    from antt.listen import _listeners
+
+    [listener] = [v for (eid, ch), v in _listeners.items() if eid == id(get_engine())]
+    assert listener.connected.wait(5)  # listening (its first act is to clear the cache)
+    time.sleep(0.2)  # the notifications of make_user/create_user above have been delivered
+    for h in (headers, {"X-API-Key": key}):
+        assert layer_client.get("/auth/me", headers=h).status_code == 200
+    assert len(principal_cache._entries) == 2  # both cached
+    _sql("UPDATE app_user SET active = false WHERE username = 'thong_bao'")  # as psql would
+    _sql("UPDATE api_key SET revoked_at = now()")
+    deadline = time.monotonic() + 2.0  # the clock is held: only the notification can do it
+    codes = None
+    while time.monotonic() < deadline:
+        codes = [layer_client.get("/auth/me", headers=h).status_code for h in (headers, {"X-API-Key": key})]
+        if codes == [401, 401]:
+            break
+        time.sleep(0.02)
+    assert codes == [401, 401]
+
+
+def test_disabled_account_is_refused_once_the_ttl_passes(layer_client, make_user, clock, no_listener):
     ttl = get_settings().auth_cache_seconds
     assert 0 < ttl <= 10  # "a few seconds", as documented
     headers = make_user("viewer", username="tam_ngung")
@@ -71,7 +106,7 @@ def test_ttl_zero_turns_the_cache_off(layer_client, make_user, clock, monkeypatc
     assert layer_client.get("/auth/me", headers=headers).status_code == 401
 
 
-def test_revoked_api_key_is_refused_once_the_ttl_passes(layer_client, clock):
+def test_revoked_api_key_is_refused_once_the_ttl_passes(layer_client, clock, no_listener):
     with get_engine().begin() as conn:
         create_user(conn, "khoa_api", PASSWORD, "viewer")
         key = create_api_key(conn, "khoa_api")
@@ -87,7 +122,7 @@ def test_revoked_api_key_is_refused_once_the_ttl_passes(layer_client, clock):
     assert layer_client.get(tile, headers=headers).status_code == 401
 
 
-def test_in_process_account_changes_are_seen_at_once(layer_client, make_user, clock):
+def test_in_process_account_changes_are_seen_at_once(layer_client, make_user, clock, no_listener):
     police = make_user("police", username="doi_vai_tro")
     points = "/collections/incidents/tiles/WebMercatorQuad/3/6/3"
     assert layer_client.get(points, headers=police).status_code == 200
@@ -103,7 +138,7 @@ def test_in_process_account_changes_are_seen_at_once(layer_client, make_user, cl
         assert props["suppressed"] or props["count"] >= 3
 
 
-def test_a_cached_entry_never_outlives_its_token(layer_client, make_user, clock):
+def test_a_cached_entry_never_outlives_its_token(layer_client, make_user, clock, no_listener):
     make_user("viewer", username="het_han")
     claims = {"sub": "het_han", "iat": dt.datetime.now(dt.UTC),
               "exp": dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)}
@@ -117,7 +152,7 @@ def test_a_cached_entry_never_outlives_its_token(layer_client, make_user, clock)
     assert layer_client.get("/auth/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
 
 
-def test_a_new_engine_starts_with_an_empty_cache(make_user, layer_client, clock):
+def test_a_new_engine_starts_with_an_empty_cache(make_user, layer_client, clock, no_listener):
     headers = make_user("viewer", username="mot_csdl")
     assert layer_client.get("/auth/me", headers=headers).status_code == 200
     assert principal_cache.get(get_engine(), next(iter(principal_cache._entries))) is not None

@@ -57,6 +57,7 @@ def matrix(c1: str, lonlat: list[float]) -> dict[tuple[str, str], tuple[str, dic
         ("GET", "/"): ("/", {}, ALL_200),
         ("GET", "/conformance"): ("/conformance", {}, ALL_200),
         ("GET", "/healthz"): ("/healthz", {}, ALL_200),
+        ("GET", "/readyz"): ("/readyz", {}, ALL_200),
         ("POST", "/auth/token"): ("/auth/token", {}, dict.fromkeys(ROLES, 422)),
         ("POST", "/auth/logout"): ("/auth/logout", {}, dict.fromkeys(ROLES, 204)),
         ("GET", "/auth/me"): ("/auth/me", {}, AUTH_200),

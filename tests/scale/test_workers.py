@@ -1,0 +1,89 @@
+"""Stateless workers: two `antt serve` processes on one database answer as one.
+
+Real processes on loopback (tests/scale/conftest.py), each bounded in time: the failed-login
+limit is the setting whatever worker gets the attempt (also in a concurrent burst), a token
+signed by one is accepted by the other (one key, created once), and an account disabled in
+the database is refused by both at once (NOTIFY), long before the principal cache's TTL.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import text
+
+from antt.accounts import create_user
+from antt.db import make_engine
+
+from .conftest import PASSWORD, login
+
+LIMIT = 4
+
+
+def _users(url: str, *names: str, role: str = "viewer") -> None:
+    eng = make_engine(url)
+    with eng.begin() as conn:
+        for name in names:
+            create_user(conn, name, PASSWORD, role)
+    eng.dispose()
+
+
+def test_two_workers_share_the_login_limit_tokens_and_account_changes(haiphong_url, servers, tmp_path):
+    _users(haiphong_url, "binh", "chi")
+    # No ANTT_SECRET_KEY: both must use the one key file they create under ANTT_HOME.
+    env = {"DATABASE_URL": haiphong_url, "ANTT_LOGIN_RATE_LIMIT": str(LIMIT),
+           "ANTT_AUTH_CACHE_SECONDS": "60", "ANTT_SECRET_KEY": ""}
+    a, b = servers(env), servers(env)
+    a.wait_ready(), b.wait_ready()
+    with a.client() as ca, b.client() as cb:
+        # 1. a token issued by A is good on B (a successful login does not count)
+        token = login(ca, "chi").json()["access_token"]
+        assert (tmp_path / "home" / "secret_key").exists()  # made on first use, by A
+        bearer = {"Authorization": f"Bearer {token}"}
+        tile = "/collections/communes/tiles/WebMercatorQuad/3/6/3"
+        for c in (ca, cb):
+            assert c.get("/auth/me", headers=bearer).json()["username"] == "chi"
+            assert c.get(tile, headers=bearer).status_code == 200
+        # 2. a concurrent burst of wrong passwords over both workers: exactly LIMIT are checked
+        #    (401), the rest refused (429), whichever worker got them
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(lambda i: login([ca, cb][i % 2], "binh", "sai").status_code,
+                                  range(3 * LIMIT)))
+        assert sorted(codes) == [401] * LIMIT + [429] * (2 * LIMIT), codes
+        for c in (ca, cb):  # then even the right password, on either worker
+            r = login(c, "binh")
+            assert r.status_code == 429, r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert 1 <= int(r.headers["retry-after"]) <= 60
+        # 4. disabled in the database (as psql would): both refuse within moments, though
+        #    each has the principal cached for 60 s
+        eng = make_engine(haiphong_url)
+        with eng.begin() as conn:
+            conn.execute(text("UPDATE app_user SET active = false WHERE username = 'chi'"))
+        eng.dispose()
+        deadline, codes = time.monotonic() + 3, []
+        while time.monotonic() < deadline:
+            codes = [c.get(url, headers=bearer).status_code for c in (ca, cb) for url in ("/auth/me", tile)]
+            if codes == [401] * 4:
+                break
+            time.sleep(0.05)
+        assert codes == [401] * 4
+
+
+def test_serve_with_two_uvicorn_workers(haiphong_url, servers):
+    """`antt serve --workers 2`: both processes answer, and the limit holds across them."""
+    _users(haiphong_url, "dung")
+    server = servers({"DATABASE_URL": haiphong_url, "ANTT_LOGIN_RATE_LIMIT": str(LIMIT)}, workers=2)
+    server.wait_ready()
+    pids: set[int] = set()
+    deadline = time.monotonic() + 30
+    while len(pids) < 2 and time.monotonic() < deadline:
+        with server.client() as c:  # a new connection each time: the kernel spreads them
+            pids.add(c.get("/healthz").json()["pid"])
+    assert len(pids) == 2
+    codes = []
+    for _ in range(LIMIT + 2):
+        with server.client() as c:
+            codes.append(login(c, "dung", "sai").status_code)
+    assert codes == [401] * LIMIT + [429, 429]
