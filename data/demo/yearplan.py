@@ -133,6 +133,28 @@ def _events(conn: Connection, rng: np.random.Generator, communes: pd.DataFrame, 
     return copy_frame(conn, "movement_event", frame)
 
 
+def _reviews(conn: Connection, communes: pd.DataFrame, until: dt.date) -> int:
+    """This year's review of every demo commune's models, opened on ``until`` with the proposals
+    of geo.review and no decision yet: the committee confirms them in the panel (the demo's
+    model statuses, and so its coverage story, stay as generated)."""
+    import json
+
+    from geo.review import propose
+
+    items = []
+    for c in communes.itertuples():
+        proposals = propose(conn, c.code, until)
+        rid = read_frame(conn, """INSERT INTO model_review (commune_id, commune_code, year, kind,
+                reviewed_on, created_by, is_demo)
+            VALUES (%(cid)s, %(code)s, %(y)s, 'tong_ket', %(on)s, 'demo_committee', true) RETURNING id""",
+                         {"cid": c.id, "code": c.code, "y": until.year, "on": until})["id"].iloc[0]
+        for p in proposals.to_dict("records"):
+            items.append({"review_id": int(rid), "model_id": int(p["model_id"]), "proposal": p["proposal"],
+                          "reason_vi": p["reason_vi"], "reason_en": p["reason_en"],
+                          "ratings": json.dumps(p["ratings"], ensure_ascii=False)})
+    return copy_frame(conn, "model_review_item", pd.DataFrame(items))
+
+
 def create_year_plans(conn: Connection, communes: pd.DataFrame, plan: Plan, provinces: list[str], seed: int,
                       until: dt.date, years: list[int]) -> dict[str, int]:
     """Plans (each province's, and raised ones for a quarter of the communes), institution facts
@@ -149,4 +171,5 @@ def create_year_plans(conn: Connection, communes: pd.DataFrame, plan: Plan, prov
     plans = _plans(conn, rng, provinces, communes, years, until)
     _institution_facts(conn, rng)
     events = _events(conn, rng, communes, years, until)
-    return {"plans": plans, "events": events}
+    reviews = _reviews(conn, communes, until)
+    return {"plans": plans, "events": events, "review_items": reviews}
