@@ -29,6 +29,7 @@ ROUTERS = (
     "api.reviews",
     "api.events",
     "api.templates",
+    "api.reports",
     "api.jobs",
     "api.web",  # the map page at / and its static assets: last, it owns the root path
 )

@@ -209,23 +209,26 @@ def members_sql(unit_where: str = "", dates: Dates = Dates()) -> str:
         WHERE l.status IN ('launched', 'reviewed') AND l.launch_date BETWEEN {y0} AND {on}
           AND l.village_id IN (SELECT id FROM v)
     ),
+    -- the first evidence per village / institution, grouped once (not looked up per row)
+    lp_v AS (SELECT village_id, min(id) AS id FROM lp GROUP BY 1),
+    ev_v AS (SELECT village_id, min(id) FILTER (WHERE kind = 'launch') AS launch_id,
+                    min(id) FILTER (WHERE kind = 'festival') AS festival_id
+             FROM e WHERE institution_id IS NULL AND village_id IS NOT NULL GROUP BY 1),
+    ev_s AS (SELECT institution_id, min(id) FILTER (WHERE kind = 'launch') AS launch_id,
+                    min(id) FILTER (WHERE kind = 'festival') AS festival_id
+             FROM e WHERE institution_id IS NOT NULL GROUP BY 1),
     vf AS MATERIALIZED (  -- villages with their yearly facts and the evidence from events
         SELECT v.id, v.commune_id, uy.launched, uy.movement_class, uy.festival_held,
-               (SELECT min(lp.id) FROM lp WHERE lp.village_id = v.id) AS launch_point_id,
-               (SELECT min(e.id) FROM e WHERE e.kind = 'launch' AND e.village_id = v.id
-                                         AND e.institution_id IS NULL) AS launch_event_id,
-               (SELECT min(e.id) FROM e WHERE e.kind = 'festival' AND e.village_id = v.id
-                                         AND e.institution_id IS NULL) AS festival_event_id
+               lp_v.id AS launch_point_id, ev_v.launch_id AS launch_event_id,
+               ev_v.festival_id AS festival_event_id
         FROM v LEFT JOIN unit_year uy ON uy.unit_id = v.id AND uy.year = {year}
+        LEFT JOIN lp_v ON lp_v.village_id = v.id LEFT JOIN ev_v ON ev_v.village_id = v.id
     ),
     sf AS MATERIALIZED (  -- institutions with their yearly facts and events
         SELECT s.id, s.commune_id, s.village_id, y.antt_safe, y.launched, y.movement_class,
-               y.festival_held,
-               (SELECT min(e.id) FROM e WHERE e.kind = 'launch' AND e.institution_id = s.id)
-                   AS launch_event_id,
-               (SELECT min(e.id) FROM e WHERE e.kind = 'festival' AND e.institution_id = s.id)
-                   AS festival_event_id
+               y.festival_held, ev_s.launch_id AS launch_event_id, ev_s.festival_id AS festival_event_id
         FROM s LEFT JOIN institution_year y ON y.institution_id = s.id AND y.year = {year}
+        LEFT JOIN ev_s ON ev_s.institution_id = s.id
     ),
     raw AS (
         SELECT 'institutions_safe' AS metric, commune_id, village_id, 'institution' AS record_type,

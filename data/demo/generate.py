@@ -17,6 +17,8 @@ from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Connection, Engine, text
 
@@ -190,7 +192,8 @@ def generate(engine: Engine, boundaries: Path | str | None = None, *, province_c
             raise demo_boundaries.DemoBoundaryError("Không có xã / no communes in the demo provinces")
         step(1)
         villages = create_villages(conn, communes, villages_per_commune, seed, on_date)
-        plan = choose_plan(villages, seed)
+        plans = province_plans(villages, provinces, seed)
+        plan = merge_plans(plans.values())
         types = read_frame(conn, "SELECT code, name_vi FROM model_type").set_index("code")["name_vi"]
         types = types.to_dict()
         window_start, _ = demo_incidents.window(until, years)
@@ -206,10 +209,17 @@ def generate(engine: Engine, boundaries: Path | str | None = None, *, province_c
         step(6)
         launches = movement.create_launch_points(conn, villages, plan, seed, until)
         step(7)
-        cycle = yearplan.create_year_plans(conn, communes, plan, provinces[0], seed, until, year_list)
+        cycle = yearplan.create_year_plans(conn, communes, plan, provinces, seed, until, year_list)
         step(8)
-        report = demo_incidents.create_incidents(conn, villages, plan, incidents, seed, until, years,
-                                                 communes["id"].tolist(), on_date)
+        by_province = prog.add_task("  Sự vụ theo tỉnh / incidents by province",
+                                    total=len(provinces)) if prog and len(provinces) > 1 else None
+
+        def province_done(k: int) -> None:
+            if by_province is not None:
+                prog.update(by_province, completed=k)
+
+        report = province_incidents(conn, villages, communes, plans, incidents, seed, until, years, on_date,
+                                    province_done)
         step(9)
         accounts = create_accounts(conn, provinces[0], password_for)
         step(10)
@@ -226,6 +236,62 @@ def generate(engine: Engine, boundaries: Path | str | None = None, *, province_c
                 {"v": json.dumps(manifest, ensure_ascii=False)})
     return DemoResult(provinces, synthetic, counts, plan, accounts, report.snapped_to_anchor, until,
                       extra={"manifest": manifest, "timings": timings})
+
+
+def province_plans(villages: pd.DataFrame, provinces: list[str], seed: int) -> dict[str, Plan]:
+    """The planted story of each province: its own hotspots and uncovered villages.
+
+    One province keeps the seed as given (the single-province demo is unchanged); with several,
+    each draws with its own seed, so every province account finds its own story."""
+    if len(provinces) == 1:
+        return {provinces[0]: choose_plan(villages, seed)}
+    return {p: choose_plan(villages[villages["province_code"] == p], seed + 7919 * (k + 1))
+            for k, p in enumerate(provinces)}
+
+
+def merge_plans(plans) -> Plan:
+    plans = list(plans)
+    return Plan([h for p in plans for h in p.hotspots], [u for p in plans for u in p.uncovered])
+
+
+def apportion(total: int, weights: pd.Series) -> pd.Series:
+    """TOTAL split in proportion to WEIGHTS, in integers that add up to TOTAL (largest remainder)."""
+    exact = weights.astype(float) / float(weights.sum()) * total
+    whole = np.floor(exact).astype(int)
+    short = total - int(whole.sum())
+    order = (exact - whole).sort_values(ascending=False, kind="stable").index[:short]
+    whole.loc[order] += 1
+    return whole
+
+
+def province_incidents(conn: Connection, villages: pd.DataFrame, communes: pd.DataFrame,
+                       plans: dict[str, Plan], incidents: int, seed: int, until: dt.date, years: int,
+                       on_date: dt.date, done: Callable[[int], None]) -> demo_incidents.IncidentReport:
+    """Incidents drawn province by province, in proportion to population, each around its own
+    planted hotspots (one province: exactly the single-province demo)."""
+    provinces = list(plans)
+    if len(provinces) == 1:
+        report = demo_incidents.create_incidents(conn, villages, plans[provinces[0]], incidents, seed, until,
+                                                 years, communes["id"].tolist(), on_date)
+        done(1)
+        return report
+    counts = apportion(incidents, villages.groupby("province_code")["population"].sum().reindex(provinces))
+    total, by_process, snapped, start = 0, {}, 0, None
+    for k, p in enumerate(provinces):
+        n = int(counts[p])
+        if n:
+            r = demo_incidents.create_incidents(
+                conn, villages[villages["province_code"] == p], plans[p], n, seed + 104729 * (k + 1), until,
+                years, communes.loc[communes["province_code"] == p, "id"].tolist(), on_date,
+                id_prefix=f"demo-inc-{p}-")
+            total += r.total
+            snapped += r.snapped_to_anchor
+            start = r.start
+            for proc, m in r.by_process.items():
+                by_process[proc] = by_process.get(proc, 0) + m
+        done(k + 1)
+    start = start or demo_incidents.window(until, years)[0]
+    return demo_incidents.IncidentReport(total, by_process, snapped, start, until)
 
 
 HAIPHONG = "31"

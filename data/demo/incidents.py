@@ -329,17 +329,38 @@ def insert_incidents(conn: Connection, frame: pd.DataFrame, commune_ids: list[in
             JOIN admin_unit a ON a.id = p.anchor_village
             ORDER BY p.n
             """, {"prefix": id_prefix})
+    with _timed(timings, "era"):
+        place_in_older_eras(conn, id_prefix)
     for table in ("incident_placed", "incident_village", "incident_hit", "incident_pt", "incident_stage"):
         execute(conn, f"DROP TABLE {table}")
     return int(snapped)
 
 
+def place_in_older_eras(conn: Connection, id_prefix: str) -> None:
+    """Demo incidents dated before a unit change get the units valid on their date.
+
+    The set-based placement above uses the demo's (2025) villages; where older units are loaded
+    too (the pre-2025 communes), an incident of 2024 belongs to the pre-2025 commune of its
+    place and to no village (villages exist only on the 2025 map), as ``unit_at`` says. Only
+    the incidents older than the newest unit change are looked at, one by one."""
+    execute(conn, """
+        WITH era AS (SELECT max(valid_to) AS ended FROM admin_unit
+                     WHERE level = 'commune' AND valid_to IS NOT NULL)
+        UPDATE incident i
+        SET commune_id = unit_at(i.geom, 'commune', (i.occurred_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date),
+            village_id = unit_at(i.geom, 'village', (i.occurred_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date)
+        FROM era
+        WHERE era.ended IS NOT NULL AND i.is_demo AND i.external_id LIKE %(prefix)s || '%%'
+          AND (i.occurred_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date < era.ended""", {"prefix": id_prefix})
+
+
 def create_incidents(conn: Connection, villages: pd.DataFrame, plan: Plan, n: int, seed: int,
-                     until: dt.date, years: int, commune_ids: list[int], on_date: dt.date) -> IncidentReport:
+                     until: dt.date, years: int, commune_ids: list[int], on_date: dt.date,
+                     id_prefix: str = "demo-inc-") -> IncidentReport:
     areas = read_frame(conn, "SELECT id, ST_Area(ST_Transform(geom, 3405)) AS area_m2 FROM admin_unit "
                        "WHERE id = ANY(%(ids)s)", {"ids": villages["id"].tolist()})
     villages = villages.merge(areas, on="id", validate="one_to_one")
     frame, by_process = generate_frame(villages, plan, n, seed, until, years)
-    snapped = insert_incidents(conn, frame, commune_ids, on_date)
+    snapped = insert_incidents(conn, frame, commune_ids, on_date, id_prefix=id_prefix)
     start, _ = window(until, years)
     return IncidentReport(len(frame), by_process, snapped, start, until)

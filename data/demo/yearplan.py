@@ -25,15 +25,18 @@ PROVINCE_TARGETS = {"institutions_safe": 80, "launched": 80, "class_kha_or_bette
 FESTIVAL_DAY = (8, 19)
 
 
-def _plans(conn: Connection, rng: np.random.Generator, province: str, communes: pd.DataFrame,
+def _plans(conn: Connection, rng: np.random.Generator, provinces: list[str], communes: pd.DataFrame,
            years: list[int], until: dt.date) -> int:
     rows, targets = [], []
     for y in years:
-        rows.append({"unit_level": "province", "unit_code": province, "year": y,
-                     "title": f"Kế hoạch công tác trọng tâm xây dựng phong trào toàn dân bảo vệ ANTQ năm {y}",
-                     "doc_number": f"{int(rng.integers(10, 90))}/KH-BCĐ138", "issued_on": dt.date(y, 1, 20),
-                     "signer": "Trưởng Ban Chỉ đạo 138 tỉnh (demo)", "created_by": "demo_planner"})
-        targets += [(("province", province, y), code, value) for code, value in PROVINCE_TARGETS.items()]
+        for province in provinces:
+            rows.append({"unit_level": "province", "unit_code": province, "year": y,
+                         "title": "Kế hoạch công tác trọng tâm xây dựng phong trào toàn dân bảo vệ ANTQ "
+                                  f"năm {y}",
+                         "doc_number": f"{int(rng.integers(10, 90))}/KH-BCĐ138",
+                         "issued_on": dt.date(y, 1, 20),
+                         "signer": "Trưởng Ban Chỉ đạo 138 tỉnh (demo)", "created_by": "demo_planner"})
+            targets += [(("province", province, y), code, value) for code, value in PROVINCE_TARGETS.items()]
     # A quarter of the communes raise some targets for the current year (seed 001 is such a plan).
     raising = communes.iloc[np.sort(rng.choice(len(communes), max(1, len(communes) // 4), replace=False))]
     for c in raising.itertuples():
@@ -130,9 +133,32 @@ def _events(conn: Connection, rng: np.random.Generator, communes: pd.DataFrame, 
     return copy_frame(conn, "movement_event", frame)
 
 
-def create_year_plans(conn: Connection, communes: pd.DataFrame, plan: Plan, province: str, seed: int,
+def _reviews(conn: Connection, communes: pd.DataFrame, until: dt.date) -> int:
+    """This year's review of every demo commune's models, opened on ``until`` with the proposals
+    of geo.review and no decision yet: the committee confirms them in the panel (the demo's
+    model statuses, and so its coverage story, stay as generated)."""
+    import json
+
+    from geo.review import propose
+
+    items = []
+    for c in communes.itertuples():
+        proposals = propose(conn, c.code, until)
+        rid = read_frame(conn, """INSERT INTO model_review (commune_id, commune_code, year, kind,
+                reviewed_on, created_by, is_demo)
+            VALUES (%(cid)s, %(code)s, %(y)s, 'tong_ket', %(on)s, 'demo_committee', true) RETURNING id""",
+                         {"cid": c.id, "code": c.code, "y": until.year, "on": until})["id"].iloc[0]
+        for p in proposals.to_dict("records"):
+            items.append({"review_id": int(rid), "model_id": int(p["model_id"]), "proposal": p["proposal"],
+                          "reason_vi": p["reason_vi"], "reason_en": p["reason_en"],
+                          "ratings": json.dumps(p["ratings"], ensure_ascii=False)})
+    return copy_frame(conn, "model_review_item", pd.DataFrame(items))
+
+
+def create_year_plans(conn: Connection, communes: pd.DataFrame, plan: Plan, provinces: list[str], seed: int,
                       until: dt.date, years: list[int]) -> dict[str, int]:
-    """Plans, institution facts and events for the demo; returns counts for the manifest."""
+    """Plans (each province's, and raised ones for a quarter of the communes), institution facts
+    and events for the demo; returns counts for the manifest."""
     rng = np.random.default_rng([seed, 11])
     years = [y for y in years if dt.date(y, 1, 1) <= until]
     # A festival not yet held this year is not recorded as held (the generator fills every year).
@@ -142,7 +168,8 @@ def create_year_plans(conn: Connection, communes: pd.DataFrame, plan: Plan, prov
         execute(conn, "UPDATE institution_year y SET festival_held = NULL FROM institution s "
                       "WHERE s.id = y.institution_id AND s.is_demo AND y.year = %(y)s", {"y": until.year})
     communes = communes.sort_values("code").reset_index(drop=True)
-    plans = _plans(conn, rng, province, communes, years, until)
+    plans = _plans(conn, rng, provinces, communes, years, until)
     _institution_facts(conn, rng)
     events = _events(conn, rng, communes, years, until)
-    return {"plans": plans, "events": events}
+    reviews = _reviews(conn, communes, until)
+    return {"plans": plans, "events": events, "review_items": reviews}

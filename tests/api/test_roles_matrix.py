@@ -128,6 +128,8 @@ def matrix(c1: str, lonlat: list[float]) -> dict[tuple[str, str], tuple[str, dic
                                                       _only(AUTH_200, PLAN_ROLES, 200)),
         ("POST", "/templates/{commune}/{year}"):
             (f"/templates/{c1}/2026", {}, _only(AUTH_200, PLAN_ROLES, 422)),
+        ("GET", "/reports/{level}/{code}.{fmt}"):
+            (f"/reports/commune/{c1}.xlsx?kind=year&year=2025&maps=false", {}, AUTH_200),
     }
     # Someone else's (here: nobody's) job does not exist for the caller: 404, never 403.
     no_job = f"/jobs/{NO_JOB}"

@@ -145,3 +145,14 @@ def test_demo_village_figures_sum_to_their_commune(demo_engine):
         # members outside every village (none in the demo) would make the commune larger
         assert (joined["numerator"] == joined["numerator_v"]).all(), target
         assert (joined["denominator"] == joined["denominator_v"]).all(), target
+
+
+def test_demo_has_open_reviews_to_confirm(demo_engine):
+    with demo_engine.connect() as conn:
+        reviews, communes, open_items = conn.execute(text("""
+            SELECT count(DISTINCT r.id), count(DISTINCT r.commune_code),
+                   count(i.id) FILTER (WHERE i.decision IS NULL)
+            FROM model_review r JOIN model_review_item i ON i.review_id = r.id WHERE r.is_demo""")).one()
+        proposals = set(conn.execute(text("SELECT DISTINCT proposal FROM model_review_item")).scalars())
+    assert reviews == communes == 114 and open_items > 500
+    assert proposals == {"replicate", "keep", "strengthen", "dissolve"}

@@ -155,3 +155,42 @@ def test_kpi_layer_colours_communes_by_targets_met(handmade_client, make_user, c
     assert [f["properties"]["code"] for f in mine] == [codes["commune_a"]]
     tile = handmade_client.get("/collections/kpi_communes/tiles/WebMercatorQuad/8/206/113", headers=h)
     assert tile.status_code in (200, 204), tile.text
+
+
+def test_reports_roles_scope_and_annex(handmade_client, make_user, codes):
+    import io
+
+    from docx import Document
+    from openpyxl import load_workbook
+
+    com = make_user("committee", "commune", codes["commune_a"])
+    url = f"/reports/commune/{codes['commune_a']}"
+    q = {"kind": "year", "year": 2026, "maps": False}
+    r = handmade_client.get(f"{url}.docx", params=q, headers=com)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/vnd.openxmlformats-officedocument.word")
+    text_ = "\n".join(p.text for p in Document(io.BytesIO(r.content)).paragraphs)
+    assert "Kỳ báo cáo từ ngày 01/11/2025 đến ngày 31/10/2026" in text_
+    xlsx = handmade_client.get(f"{url}.xlsx", params=q, headers=com)
+    wb = load_workbook(io.BytesIO(xlsx.content))
+    kpi_sheet = wb[next(n for n in wb.sheetnames if "chỉ tiêu" in n)]
+    rows = {row[0]: row[1:] for row in kpi_sheet.iter_rows(min_row=4, values_only=True) if row[0]}
+    assert rows["Mô hình mới xây dựng trong năm"][:3] == ("≥ 1 mô hình", "1 mô hình", "Đạt")
+    page = handmade_client.get(f"{url}.html", params=q, headers=com)
+    assert page.headers["content-type"].startswith("text/html") and "<h1>BÁO CÁO</h1>" in page.text
+    # the annex is police data; a commune account has no province roll-up; scope holds
+    assert handmade_client.get(f"{url}.docx", params={**q, "annex": True}, headers=com).status_code == 403
+    assert handmade_client.get(f"/reports/province/{codes['province']}.xlsx", params=q,
+                               headers=com).status_code == 403
+    other = make_user("committee", "commune", codes["commune_b"])
+    assert handmade_client.get(f"{url}.xlsx", params=q, headers=other).status_code == 403
+    police = make_user("police", username="ca_tinh")
+    annexed = handmade_client.get(f"{url}.xlsx", params={**q, "annex": True}, headers=police)
+    assert annexed.status_code == 200
+    assert any("Phụ lục" in n for n in load_workbook(io.BytesIO(annexed.content)).sheetnames)
+    with get_engine().connect() as conn:
+        audited = conn.execute(text("SELECT count(*) FROM audit_log WHERE username = 'ca_tinh' "
+                                    "AND action = 'read_points' AND entity = 'reports'")).scalar_one()
+    assert audited == 1
+    bad = handmade_client.get(f"{url}.docx", params={"start": "2026-05-01", "end": "2026-01-01"}, headers=com)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "end"

@@ -290,6 +290,11 @@
             return { color: "#8c6d31", weight: 0.5, fillOpacity: style.fill_opacity || 0.6,
                      fillColor: p.suppressed ? NO_DATA : countColor(style.ramp || [], p.count, max) };
           }
+          if (style.color_by && style.ramp && style.max_by) {  // e.g. targets met out of targets
+            const p = f.properties;
+            return { color: "#555", weight: 0.6, fillOpacity: style.fill_opacity || 0.6,
+                     fillColor: countColor(style.ramp, p[style.color_by], p[style.max_by] || 1) };
+          }
           return { color: style.stroke || "#555", weight: style.weight || 1, fill: style.fill !== false && !!style.fill,
                    fillColor: style.fill || "#ccc", fillOpacity: style.fill_opacity || 0.1,
                    dashArray: style.dash || null, interactive: id !== "provinces" };
@@ -875,6 +880,7 @@
     badge.hidden = !u;
     if (u) badge.innerHTML = `<b>${escapeHtml(u.username)}</b> · ${escapeHtml(t("role_" + u.role))}`;
     $("#planner-card").hidden = !canEdit("launch_points");
+    document.dispatchEvent(new CustomEvent("antt:user", { detail: u || null }));  // for panels (targets.js)
   }
 
   function setupAuth() {
