@@ -183,8 +183,9 @@ class Solution:
     ``objective`` = number of new sites, ``bound`` <= the fewest possible. ``gap`` =
     (bound - objective) / bound for the MCLP, (objective - bound) / objective for the LSCP; 0
     means proved optimal. ``status``: 'optimal' (proved: gap 0), 'within_gap' (the gap is
-    certified <= the requested tolerance), 'time_limit' (HiGHS stopped at the time limit; the
-    best solution found is returned with its gap), 'feasible' (heuristic, gap as reported),
+    certified <= the requested tolerance), 'time_limit' (the time limit stopped the search,
+    HiGHS's or the heuristic's, before it was proved optimal: the best solution found is returned
+    with its gap), 'feasible' (the heuristic finished within the time limit, gap as reported),
     'infeasible' (LSCP target out of reach: see ``unreachable``)."""
 
     problem: str
@@ -326,7 +327,9 @@ def mclp_matrix(a: sparse.spmatrix, weight: Any, p: int, fixed: np.ndarray | Non
     proved = bound - value <= enough * max(1.0, bound)
     run_milp = solver == "exact" or (solver == "auto" and not proved and a_csr.nnz <= AUTO_MILP_MAX_NNZ)
     message = f"{swaps} swaps"
-    if run_milp and time.perf_counter() < deadline:
+    if run_milp and time.perf_counter() >= deadline:
+        message += "; time limit reached before HiGHS started"
+    elif run_milp:
         t = time.perf_counter()
         res = solvers.highs_mclp(a_csc, gw, p, cols, deadline - t, gap)
         phases["milp"] = time.perf_counter() - t
@@ -346,6 +349,8 @@ def mclp_matrix(a: sparse.spmatrix, weight: Any, p: int, fixed: np.ndarray | Non
         status, g, bound = "optimal", 0.0, value
     elif g <= gap or status == "optimal":  # HiGHS's "optimal" holds within its mip_rel_gap only
         status = "within_gap"
+    elif status == "feasible" and time.perf_counter() >= deadline:
+        status = "time_limit"  # the time ran out before the search finished: say so
     return _finish("mclp", name, status, red, a, w, cols, value, bound, g, t0, phases, p=p, message=message)
 
 
@@ -421,7 +426,9 @@ def lscp_matrix(a: sparse.spmatrix, weight: Any, share: float | None = None,
     name, status, message = "greedy", "feasible", ""
     proved = bound >= len(cols)
     run_milp = solver == "exact" or (solver == "auto" and not proved and a_csr.nnz <= AUTO_MILP_MAX_NNZ)
-    if run_milp and time.perf_counter() < deadline:
+    if run_milp and time.perf_counter() >= deadline:
+        message = "time limit reached before HiGHS started"
+    elif run_milp:
         t = time.perf_counter()
         res = solvers.highs_lscp(a_csc, gw, None if share is None else need, cols, deadline - t)
         phases["milp"] = time.perf_counter() - t
@@ -440,5 +447,7 @@ def lscp_matrix(a: sparse.spmatrix, weight: Any, share: float | None = None,
     g = 0.0 if k == 0 else (k - bound) / k
     if g <= TOL:
         status, g = "optimal", 0.0
+    elif status == "feasible" and time.perf_counter() >= deadline:
+        status = "time_limit"  # the time ran out before the search finished: say so
     return _finish("lscp", name, status, red, a, w, cols, k, bound, g, t0, phases,
                    target_weight=target_weight, message=message)

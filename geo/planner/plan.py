@@ -128,16 +128,15 @@ _CACHE_LOCK = threading.Lock()
 _CACHE_MAX = 16
 
 
-# What the inputs read, as one cheap probe: a write to any of these tables (an accepted plan, a
-# model suspended by a review, a new institution) gives a new key, on every worker.
-DATA_VERSION_SQL = """
-SELECT concat_ws('/',
-    (SELECT count(*) || ':' || COALESCE(max(updated_at)::text, '') FROM security_model),
-    (SELECT count(*) || ':' || COALESCE(max(updated_at)::text, '') FROM institution),
-    (SELECT count(*) || ':' || COALESCE(max(updated_at)::text, '') FROM launch_point),
-    (SELECT count(*) FROM institution_year),
-    (SELECT COALESCE(max(id), 0) FROM incident),
-    (SELECT COALESCE(max(id), 0) || ':' || count(*) FROM admin_unit))"""
+# What the inputs read, as one cheap probe: the data version of those tables (migration 0007:
+# statement triggers count every committed INSERT, UPDATE, DELETE or TRUNCATE, whatever path
+# wrote it: an accepted plan, a model suspended by a review or by SQL, an incident re-imported
+# with another date, a census update, a model type's reach), so a write gives a new key on
+# every worker. Row counts, max(id) and updated_at missed updates that keep them.
+INPUT_TABLES = ("admin_unit", "unit_lineage", "model_type", "institution", "institution_year",
+                "security_model", "incident_category", "incident", "launch_point")
+DATA_VERSION_SQL = ("SELECT antt_data_version(ARRAY[" + ", ".join(f"'{t}'" for t in INPUT_TABLES)
+                    + "]::text[])::text")
 
 
 def _engine_key(bind: Bind) -> str:

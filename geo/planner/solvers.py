@@ -420,6 +420,8 @@ def lscp_lower_bound(a_csr: sparse.csr_matrix, a_csc: sparse.csc_matrix, w: np.n
     reach = np.cumsum(singles)
     lo = int(np.searchsorted(reach, target - tol) + 1)  # fewest k with reach[k-1] >= target
     lo = min(lo, upper)
+    if time.perf_counter() >= deadline:  # no time left: the trivial bound, without more work
+        return lo
     prefix = np.cumsum(rank_by_gain(a_csc, w, greedy_mclp(a_csc, w, max(upper - 1, 1)))[1])
 
     def impossible(k: int) -> bool:
