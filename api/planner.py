@@ -45,6 +45,9 @@ JOB_KIND = "planner.suggest"
 # figures and fields that carry incident counts (left out for roles without points when the
 # scenario was computed from exact counts)
 INCIDENT_FIGURES = ("incidents", "incidents_in_villages_within_r", "demand_weight", "demand_weight_covered")
+# what of the solver's answer such roles see: how it was solved, not the weights it reached (with
+# a formula of "1 x incidents" the objective and the total weight are the exact counts)
+SOLVER_SHOWN = ("problem", "solver", "status", "time_s", "phases", "p")
 
 
 def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -521,8 +524,10 @@ def _scenario_json(conn: Connection, principal: Principal, row: Any,
            "accepted_as": row.accepted_as, "exact_counts": row.exact_counts, "redacted": redact,
            "figures": _figures_for(row.figures, redact), "solver": row.solver,
            "parameters": row.parameters}
-    if redact:
-        out["parameters"] = {**row.parameters, "weights": None}
+    if redact:  # the formula is the weights; the solver's figures are weights
+        out["parameters"] = {**row.parameters, "weights": None, "formula": None}
+        out["solver"] = None if row.solver is None else {
+            k: v for k, v in row.solver.items() if k in SOLVER_SHOWN}
     if with_sites:
         sites = conn.execute(text("""
             SELECT rank, name, kind, gain, villages, launch_point_id, model_id,

@@ -254,7 +254,11 @@ def hexagons(bind: Bind, on: date, scope: Scope, cell_m: float = 250.0,
                            0 if pd.isna(row.households) else float(row.households), float(row.no_model)])
         spread[share] += values / len(share)
     cells["population"], cells["households"], cells["no_model"] = spread[:, 0], spread[:, 1], spread[:, 2]
-    # incidents binned to hexagons in SQL: counts only leave the database
+    # incidents binned to hexagons in SQL: counts only leave the database. Every cell counts all
+    # the incidents it holds, not only those inside the scope: a cell is a whole hexagon of the
+    # fixed grid, so its count cannot be cut by where a drawn polygon's edge runs (moving the edge
+    # across a cell would otherwise reveal where each incident lies). The box is the scope's,
+    # grown by two sides of a hexagon (a cell touching the scope lies within that distance).
     where, params = (period or IncidentFilter()).sql("i")
     hi, hj = hex_index_sql("p.x", "p.y")
     binned = frame(bind, f"""
@@ -262,9 +266,10 @@ def hexagons(bind: Bind, on: date, scope: Scope, cell_m: float = 250.0,
     p AS MATERIALIZED (
         SELECT ST_X(g) AS x, ST_Y(g) AS y FROM (
             SELECT ST_Transform(i.geom, {METRIC_SRID}) AS g FROM incident i, area
-            WHERE i.geom && area.g4326 AND {where}) t)
+            WHERE i.geom && ST_Expand(area.g4326, :cell_deg) AND {where}) t)
     SELECT {hi} AS i, {hj} AS j, count(*) AS n FROM p GROUP BY 1, 2""",
-                   {**area, **params, "on": on, "hex_size": float(cell_m)})
+                   {**area, **params, "on": on, "hex_size": float(cell_m),
+                    "cell_deg": 2.0 * float(cell_m) / METRES_PER_DEGREE_FLOOR})
     cells = cells.merge(binned.astype({"i": "int64", "j": "int64"}), on=["i", "j"], how="left")
     cells["incidents"], cells["incidents_suppressed"] = _suppress(cells.pop("n"), min_count)
     inst = institutions(bind, on, scope)
