@@ -44,6 +44,9 @@ DEFAULT_THEME = "Phát động phong trào toàn dân bảo vệ an ninh Tổ qu
 JOB_KIND = "planner.suggest"
 # figures and fields that carry incident counts (left out for roles without points when the
 # scenario was computed from exact counts)
+# Largest hexagon grid (demand, or candidates in drawn areas) a request may build: the analytics'
+# limit (api.analytics.MAX_GRID_CELLS); a polygon the size of the country at 50 m is 2.6e8 cells
+MAX_PLAN_CELLS = 250_000
 INCIDENT_FIGURES = ("incidents", "incidents_in_villages_within_r", "demand_weight", "demand_weight_covered")
 # what of the solver's answer such roles see: how it was solved, not the weights it reached (with
 # a formula of "1 x incidents" the objective and the total weight are the exact counts)
@@ -53,6 +56,7 @@ SOLVER_SHOWN = ("problem", "solver", "status", "time_s", "phases", "p")
 def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     words = {401: "Chưa đăng nhập / not authenticated", 403: "Không có quyền hoặc ngoài phạm vi / forbidden",
              404: "Không tìm thấy / not found", 409: "Xung đột trạng thái / state conflict",
+             413: "Lưới lục giác quá lớn / hexagon grid too large",
              422: "Dữ liệu không hợp lệ / invalid input"}
     return {c: {"description": words[c], "content": {PROBLEM: {}}} for c in codes}
 
@@ -302,6 +306,10 @@ def plan_request(conn: Connection, principal: Principal, body: SuggestIn) -> gpl
                    f"at least {settings.min_public_hex_m:.0f} m for this role")
     if body.problem == "lscp" and body.demand == "hexagons" and body.share is None:
         pass  # every hexagon must be reached: allowed, the answer may be infeasible (422 below)
+    if body.demand == "hexagons":
+        cells = _estimated_cells(conn, f"SELECT g FROM ({scope.area_sql()}) a",
+                                 {**scope.area_params(), "on": on}, body.cell_m)
+        _refuse_large_grid(cells, "cell_m")
     category = body.category if body.category not in (None, "", "all") else None
     if category is not None and not conn.execute(
             text("SELECT 1 FROM incident_category WHERE code = :c"), {"c": category}).first():
@@ -317,6 +325,11 @@ def plan_request(conn: Connection, principal: Principal, body: SuggestIn) -> gpl
         if why:
             raise _bad(f"candidates.polygons.{k}", f"vùng không hợp lệ: {why}", f"invalid polygon: {why}")
         _polygon_in_account(conn, principal, poly.text(), on, f"candidates.polygons.{k}")
+    if body.candidates.polygons and "drawn" in body.candidates.kinds:
+        cells = sum(_estimated_cells(conn, f"SELECT ST_Transform(ST_SetSRID(ST_GeomFromGeoJSON(:p), 4326), "
+                                           f"{METRIC_SRID}) AS g", {"p": poly.text()}, body.candidates.cell_m)
+                    for poly in body.candidates.polygons)
+        _refuse_large_grid(cells, "candidates.cell_m")
     for k, poly in enumerate(body.candidates.exclusions):
         why = pin.polygon_problem(conn, poly.text())
         if why:
@@ -346,6 +359,27 @@ def plan_request(conn: Connection, principal: Principal, body: SuggestIn) -> gpl
         raise _bad(exc.field, exc.vi, exc.en, **exc.detail) from exc
     except ValueError as exc:
         raise _bad("weights", "không hợp lệ", str(exc)) from exc
+
+
+def _estimated_cells(conn: Connection, geom_sql: str, params: dict[str, Any], cell_m: float) -> float:
+    """About how many hexagons of side ``cell_m`` a grid over the geometry of ``geom_sql`` (one
+    row, ``g`` in EPSG:3405) holds: its area over a hexagon's, plus one cell per side along its
+    outline (the cells it cuts). Known before any grid is built."""
+    from geo.grid import hexagon_area_m2
+
+    row = conn.execute(text(f"SELECT ST_Area(t.g) AS a, ST_Perimeter(t.g) AS l FROM ({geom_sql}) t"),
+                       params).first()
+    if row is None or row.a is None:
+        return 0.0
+    return float(row.a) / hexagon_area_m2(cell_m) + float(row.l) / cell_m
+
+
+def _refuse_large_grid(cells: float, field: str) -> None:
+    if cells > MAX_PLAN_CELLS:
+        raise Problem(413, f"Khoảng {cells:,.0f} ô lục giác; hãy tăng '{field}' hoặc chọn vùng nhỏ hơn",
+                      f"About {cells:,.0f} hexagons; use a larger '{field}' or a smaller area",
+                      [field_error(field, "quá nhỏ cho vùng này", "too small for this area")],
+                      limit=MAX_PLAN_CELLS)
 
 
 def _points_in_scope(conn: Connection, scope: pin.Scope, on: dt.date, points: list[SitePoint]) -> None:
@@ -416,7 +450,7 @@ def run_suggest(ctx: jobs.JobContext, params: dict[str, Any]) -> dict[str, Any]:
 router = APIRouter(prefix="/planner", tags=["planner"], dependencies=[Depends(reject_nul)])
 
 
-@router.post("/suggest", response_model=PlanOut, responses={**_responses(401, 403, 422),
+@router.post("/suggest", response_model=PlanOut, responses={**_responses(401, 403, 413, 422),
              202: {"description": "Chạy nền / running as a job: poll Location"}},
              summary="Gợi ý điểm phát động / suggest launch points (MCLP or LSCP)")
 def suggest(body: SuggestRun, principal: Principal = Depends(get_principal),
@@ -444,7 +478,7 @@ def suggest(body: SuggestRun, principal: Principal = Depends(get_principal),
                       **detail) from exc
 
 
-@router.post("/evaluate", response_model=PlanOut, responses=_responses(401, 403, 422),
+@router.post("/evaluate", response_model=PlanOut, responses=_responses(401, 403, 413, 422),
              summary="Tính số liệu cho các điểm đặt tay / figures of hand-placed sites")
 def evaluate(body: EvaluateIn, principal: Principal = Depends(get_principal),
              conn: Connection = Depends(get_conn)) -> dict[str, Any]:
@@ -545,7 +579,7 @@ def _scenario_json(conn: Connection, principal: Principal, row: Any,
     return out
 
 
-@router.post("/scenarios", status_code=201, responses=_responses(401, 403, 422),
+@router.post("/scenarios", status_code=201, responses=_responses(401, 403, 413, 422),
              summary="Lưu kịch bản / save a scenario (figures computed by the server)")
 def save_scenario(body: ScenarioIn, principal: Principal = Depends(get_principal),
                   conn: Connection = Depends(get_conn)) -> dict[str, Any]:

@@ -87,3 +87,39 @@ def test_exact_scenario_shows_no_weight_to_other_roles(api, psite):  # noqa: F81
             assert doc["parameters"]["weights"] is None and doc["parameters"]["formula"] is None
             assert doc["solver"]["status"] == "optimal"  # what was solved, and how, stays
         assert np.all([f["properties"]["gain"] is None for f in one["features"]]) or role == "police"
+
+
+# --- huge grids are refused before any work starts ------------------------------------------
+
+VIETNAM_BOX = {"type": "Polygon", "coordinates": [[[102.5, 8.5], [117.5, 8.5], [117.5, 23.0], [102.5, 23.0],
+                                                   [102.5, 8.5]]]}
+
+
+def test_huge_hexagon_grids_are_refused_naming_the_field(api, psite, monkeypatch):  # noqa: F811
+    """A drawn polygon the size of Vietnam with 50 m hexagons (allowed to point roles) is ~2.6e8
+    cells of demand or of candidates: the API must refuse it (413, the field named) before a job
+    or a query starts, not hand it to a worker (the analytics refuse grids over 250,000 cells)."""
+    import api.planner as ap
+
+    started = []
+    monkeypatch.setattr(ap.jobs, "submit", lambda *a, **k: started.append(a) or "0" * 32)
+    monkeypatch.setattr(ap.jobs, "run_direct", lambda *a, **k: started.append(a) or {"features": []})
+    admin = user("admin")
+    vn = {"polygon": VIETNAM_BOX}
+    cases = [({"scope": vn, "demand": "hexagons", "cell_m": 50, "run": "job"}, "cell_m"),
+             ({"scope": vn, "demand": "hexagons", "cell_m": 250, "run": "direct"}, "cell_m"),
+             ({"scope": vn, "run": "job", "candidates": {"kinds": ["drawn"], "polygons": [VIETNAM_BOX],
+                                                         "cell_m": 50}}, "candidates.cell_m")]
+    for change, field in cases:
+        r = api.post("/planner/suggest", json=body(psite, **change), headers=admin)
+        assert r.status_code == 413, (change, r.status_code, r.text[:300])
+        assert [e["field"] for e in r.json()["errors"]] == [field]
+        assert r.json()["detail_vi"] and r.json()["detail_en"] and r.json()["limit"] == ap.MAX_PLAN_CELLS
+        ev = {**{k: v for k, v in body(psite, **change).items() if k != "run"},
+              "sites": [{"lon": 106.7, "lat": 20.8}]}
+        assert api.post("/planner/evaluate", json=ev, headers=admin).status_code == 413
+    assert started == []
+    # a commune's 250 m grid and 250 m candidates inside it still run
+    fine = body(psite, demand="hexagons", run="direct")
+    r = api.post("/planner/suggest", json=fine, headers=admin)
+    assert r.status_code == 200 and len(started) == 1
