@@ -18,6 +18,7 @@ may ask for the annex (the period's incidents, one per line).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,8 @@ EVENT_VI = {"festival": "Ngày hội toàn dân bảo vệ ANTQ", "forum": "Di�
             "của nhân dân\"", "launch": "Lễ phát động phong trào", "review": "Hội nghị sơ kết, tổng kết",
             "other": "Hoạt động khác"}
 LAUNCH_VI = {"planned": "Dự kiến", "launched": "Đã phát động", "reviewed": "Đã sơ kết", "cancelled": "Đã hủy"}
+Progress = Callable[[float, str], None]  # (fraction done, "tiếng Việt / English")
+MAP_WEIGHT = 4.0  # a map costs about four table sections (bench_targets, province roll-up)
 HIDDEN = "< 3"  # what a suppressed count shows in a report
 WRITER_NOTE = ("[Phần này do cán bộ soạn thảo hoàn thiện — hệ thống không tự viết nội dung đánh giá. "
                "/ To be written by the drafting officer — not generated.]")
@@ -467,8 +470,11 @@ def _annex(conn, r: Report) -> None:
 
 def build_report(bind: Bind, level: str, code: str, kind: str, year: int, start: dt.date | None = None,
                  end: dt.date | None = None, sees_points: bool = False, incident_annex: bool = False,
-                 maps: bool = True) -> Report:
-    """Everything a report says, for a commune or a province (roll-up over its communes)."""
+                 maps: bool = True, progress: Progress | None = None) -> Report:
+    """Everything a report says, for a commune or a province (roll-up over its communes).
+
+    PROGRESS (fraction 0..1, bilingual message) is called after each section and each map, so a
+    job can show how far a province roll-up has got; the content does not depend on it."""
     if level not in ("commune", "province"):
         raise ValueError("level must be 'commune' or 'province'")
     if incident_annex and not sees_points:
@@ -496,23 +502,43 @@ def build_report(bind: Bind, level: str, code: str, kind: str, year: int, start:
         scope = ("u.level = 'commune' AND u.valid_from <= :end AND (u.valid_to IS NULL OR :end < u.valid_to) "
                  "AND " + ("u.province_code = :code" if level == "province" else "u.code = :code"))
         params = {"start": start, "end": end, "year": r.year, "code": code}
-        _incidents(conn, r, limit)
-        _models(conn, r, scope, params)
-        cov = _coverage(conn, r)
-        _fire_and_institutions(conn, r, cov, scope, params)
-        _classification(conn, r, scope, params)
-        _events_and_launches(conn, r, scope, params)
-        kpis = _kpis(conn, r)
+        got: dict[str, pd.DataFrame] = {}  # what a later section reuses
+        steps: list[tuple[str, str, Callable[[], Any]]] = [
+            ("Vụ việc so với cùng kỳ", "incidents against the same period",
+             lambda: _incidents(conn, r, limit)),
+            ("Mô hình tự quản", "models", lambda: _models(conn, r, scope, params)),
+            ("Độ phủ mô hình", "model coverage", lambda: got.update(coverage=_coverage(conn, r))),
+            ("Tổ liên gia, cơ quan đạt chuẩn", "fire groups and institutions",
+             lambda: _fire_and_institutions(conn, r, got["coverage"], scope, params)),
+            ("Phân loại phong trào", "unit classification", lambda: _classification(conn, r, scope, params)),
+            ("Sự kiện, điểm phát động", "events and launch points",
+             lambda: _events_and_launches(conn, r, scope, params)),
+            ("Chỉ tiêu", "targets", lambda: got.update(kpis=_kpis(conn, r))),
+        ]
         if level == "province":
-            _ranking(conn, r, kpis, limit)
+            steps.append(("Xếp hạng các xã", "ranking of the communes",
+                          lambda: _ranking(conn, r, got["kpis"], limit)))
         if incident_annex:
-            _annex(conn, r)
+            steps.append(("Phụ lục vụ việc", "incident annex", lambda: _annex(conn, r)))
         if maps:
             from reports.maps import coverage_map, incident_map
 
-            r.maps = [("Hình 1. Mật độ vụ việc và điểm nóng trong kỳ (lục giác)",
-                       incident_map(conn, r)),
-                      ("Hình 2. Thôn, tổ dân phố có mô hình tự quản đạt yêu cầu" if level == "commune"
-                       else "Hình 2. Tỷ lệ thôn có mô hình tự quản theo xã", coverage_map(conn, r))]
+            captions = ("Hình 1. Mật độ vụ việc và điểm nóng trong kỳ (lục giác)",
+                        "Hình 2. Thôn, tổ dân phố có mô hình tự quản đạt yêu cầu" if level == "commune"
+                        else "Hình 2. Tỷ lệ thôn có mô hình tự quản theo xã")
+            steps.append(("Bản đồ 1/2: vụ việc, điểm nóng", "map 1 of 2: incidents and hot spots",
+                          lambda: r.maps.append((captions[0], incident_map(conn, r)))))
+            steps.append(("Bản đồ 2/2: độ phủ mô hình", "map 2 of 2: model coverage",
+                          lambda: r.maps.append((captions[1], coverage_map(conn, r)))))
+        # maps take about as long as all the tables together (bench_targets): weigh them so
+        weights = [MAP_WEIGHT if vi.startswith("Bản đồ") else 1.0 for vi, _en, _fn in steps]
+        done, total = 0.0, sum(weights)
+        for (vi, en, run), weight in zip(steps, weights, strict=True):
+            if progress is not None:
+                progress(done / total, f"{vi} / {en}")
+            run()
+            done += weight
+        if progress is not None:
+            progress(1.0, "Đã tính xong số liệu / figures done")
         r.paragraphs["writer"] = [WRITER_NOTE]
     return r

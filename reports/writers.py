@@ -357,3 +357,35 @@ Số:&nbsp;&nbsp;&nbsp;&nbsp;&nbsp;{html.escape(r.symbol)}</div>
         parts.append(f'<div class="annex">{_html_table(r.annex)}</div>')
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+# --- the one path from data to documents (direct call and job) ---------------------------------
+
+MEDIA = {"docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+         "html": "text/html; charset=utf-8"}
+FORMATS = tuple(MEDIA)
+BUILD_SHARE = 0.85  # of a job's progress: the figures and maps; the rest is writing the files
+
+
+def render(bind: Any, level: str, code: str, kind: str, year: int, start: dt.date | None,
+           end: dt.date | None, sees_points: bool, annex: bool, maps: bool,
+           formats: tuple[str, ...] | list[str], progress: Any = None) -> tuple[Report, dict[str, bytes]]:
+    """The report and its documents in FORMATS: what ``GET /reports/...`` and the report job both
+    run, so a job's files say what the direct call's say. PROGRESS(fraction, message) as in
+    ``build_report``."""
+    from reports.data import build_report
+
+    bad = [f for f in formats if f not in MEDIA]
+    if bad or not formats:
+        raise ValueError(f"formats must be among {', '.join(FORMATS)}")
+    scaled = None if progress is None else (lambda f, m: progress(f * BUILD_SHARE, m))
+    r = build_report(bind, level, code, kind, year, start, end, sees_points, annex, maps, progress=scaled)
+    writers = {"docx": to_docx, "xlsx": to_xlsx, "html": lambda rep: to_html(rep).encode("utf-8")}
+    out: dict[str, bytes] = {}
+    for i, fmt in enumerate(formats):
+        if progress is not None:
+            progress(BUILD_SHARE + (1 - BUILD_SHARE) * i / len(formats),
+                     f"Viết tệp {fmt.upper()} / writing the {fmt.upper()}")
+        out[fmt] = writers[fmt](r)
+    return r, out
