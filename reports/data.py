@@ -6,9 +6,11 @@ incident_annex=False, maps=True)`` -> Report. The DOCX, XLSX and HTML writers on
 Reporting periods (seed 001, III.1: "06 tháng trước ngày 07/5, 01 năm trước 05/11"): both start
 on 1 November of the year before; the 6-month report covers to 30 April (sent before 7 May),
 the yearly report to 31 October (sent before 5 November). Any start/end may be given instead.
-Units, models and institutions are those valid on the period's last day; incidents are placed in
-those units by location (``geo.incident_counts``), and compared with the same period a year
-earlier. Targets are the plan year's (the year of the last day), as of that day (``geo.kpi``).
+Units, models and institutions are those valid on the period's last day; incidents, models,
+institutions and launch points are placed in those units by location (``geo.placement``), events
+through ``unit_lineage`` (an event held in a commune merged later counts in its successor), and
+incidents are compared with the same period a year earlier. Targets are the plan year's (the year
+of the last day), as of that day (``geo.kpi``).
 
 Roles: a report for anyone but police and admin holds aggregates only — incident counts of 1 or 2
 are hidden (like every aggregate of the API) and there is no incident annex; police and admin
@@ -29,7 +31,7 @@ from geo import kpi
 from geo._db import Bind, connect, frame
 from geo.coverage import commune_coverage
 from geo.incident_counts import category_counts, unit_counts
-from geo.placement import incident_unit_sql, point_unit_sql
+from geo.placement import event_commune_sql, incident_unit_sql, point_unit_sql
 
 KINDS = {"h1": ("6 tháng đầu năm", "first six months"), "year": ("năm", "year")}
 DEADLINES = {"h1": (5, 7), "year": (11, 5)}  # (month, day) the report is due before
@@ -352,7 +354,7 @@ def _events_and_launches(conn, r: Report, scope: str, params: dict) -> None:
     ev = frame(conn, f"""
         SELECT e.kind, count(*) AS n, coalesce(sum(e.participants), 0) AS participants
         FROM movement_event e WHERE e.held_on BETWEEN :start AND :end
-          AND e.commune_id IN (SELECT u.id FROM admin_unit u WHERE {scope})
+          AND {event_commune_sql('e', ':end')} IN (SELECT u.id FROM admin_unit u WHERE {scope})
         GROUP BY 1""", params)
     by = {k["kind"]: k for k in ev.to_dict("records")}
     event_rows = [{"kind": EVENT_VI[k], "n": int(by[k]["n"]) if k in by else 0,
@@ -365,7 +367,7 @@ def _events_and_launches(conn, r: Report, scope: str, params: dict) -> None:
         FROM launch_point l LEFT JOIN admin_unit v ON v.id = l.village_id
         WHERE l.launch_date BETWEEN :start AND (:end + 366)
           AND (l.launch_date <= :end OR l.status = 'planned')
-          AND l.commune_id IN (SELECT u.id FROM admin_unit u WHERE {scope})
+          AND {point_unit_sql('l', 'commune', ':end')} IN (SELECT u.id FROM admin_unit u WHERE {scope})
         ORDER BY l.launch_date, l.name""", params)
     r.tables["launch_points"] = Table(
         "launch_points", "Bảng 10. Điểm phát động phong trào (trong kỳ và dự kiến)",
