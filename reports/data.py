@@ -93,6 +93,8 @@ class Report:
     maps: list[tuple[str, bytes]] = field(default_factory=list)
     annex: Table | None = None
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    # unit outlines read for one map and reused by the next (reports.maps); not content
+    outlines: dict[tuple[str, tuple[int, ...]], Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def title(self) -> str:
