@@ -64,10 +64,14 @@ def overlay_with_sites(bind: Bind, on: date, radius_m: float, village_ids: list[
     WITH s AS MATERIALIZED (
         SELECT ST_Transform(ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326), {METRIC_SRID}) AS g
         FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) AS t(lon, lat)),
-    sc AS MATERIALIZED (SELECT ST_Collect(g) AS g FROM s),
+    sc AS MATERIALIZED (SELECT ST_Collect(g) AS g, ST_Expand(ST_Transform(ST_Collect(g), 4326), :r_deg) AS box
+                        FROM s),
+    -- index box first (R/100000 degrees >= R metres), then the exact distance in metres: only
+    -- the outlines near a site are transformed
     v AS MATERIALIZED (
         SELECT u.id, u.geom, ST_Transform(u.geom, {METRIC_SRID}) AS gm FROM admin_unit u, sc
-        WHERE u.id = ANY(:ids) AND ST_DWithin(ST_Transform(u.geom, {METRIC_SRID}), sc.g, :r)),
+        WHERE u.id = ANY(:ids) AND u.geom && sc.box
+          AND ST_DWithin(ST_Transform(u.geom, {METRIC_SRID}), sc.g, :r)),
     pts AS (
         SELECT v.id, ST_Collect(p.g) AS g FROM v CROSS JOIN LATERAL (
             SELECT ST_Transform(m.geom, {METRIC_SRID}) AS g FROM security_model m

@@ -229,17 +229,17 @@ def _ranked_sites(ctx: Context, site_xy: np.ndarray, info: list[dict[str, Any]])
     vxy = ctx.villages[["x", "y"]].to_numpy(dtype=float)
     taken = cv.covered_by(vxy, ctx.models_xy, r) if len(ctx.models) else np.zeros(len(vxy), dtype=bool)
     vcols = cv.coverage_matrix(vxy, site_xy, r).tocsc()
+    v = ctx.villages
+    pops = [None if pd.isna(x) else int(x) for x in v["population"]]
+    cols = list(zip(v["id"].astype(int), v["code"], v["name"], v["commune_code"], pops, strict=True))
     out = []
     for rank, (j, gain) in enumerate(zip(order, gains, strict=True), start=1):
         rows = vcols.indices[vcols.indptr[j]:vcols.indptr[j + 1]]
         new = np.sort(rows[~taken[rows]])
         taken[rows] = True
-        vill = ctx.villages.iloc[new]
         out.append({**info[j], "rank": rank, "input_index": int(j), "gain": float(gain),
-                    "villages": [{"id": int(v.id), "code": v.code, "name": v.name,
-                                  "commune_code": v.commune_code,
-                                  "population": None if pd.isna(v.population) else int(v.population)}
-                                 for v in vill.itertuples()]})
+                    "villages": [dict(zip(("id", "code", "name", "commune_code", "population"), cols[k],
+                                          strict=True)) for k in new]})
     return out
 
 
