@@ -480,3 +480,23 @@ class TileCache(Base):
     generalisation: Mapped[str] = mapped_column(Text)
     size_bytes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- report files made by jobs (migration 0011) ----------------------------------------------
+
+class ReportFile(Base):
+    __tablename__ = "report_file"
+    id: Mapped[str] = mapped_column(UUID(as_uuid=False), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
+    format: Mapped[str] = mapped_column(Text)
+    filename: Mapped[str] = mapped_column(Text)
+    media_type: Mapped[str] = mapped_column(Text)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(Text)
+    code: Mapped[str] = mapped_column(Text)
+    sees_points: Mapped[bool] = mapped_column(Boolean)
+    annex: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

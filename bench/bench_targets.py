@@ -96,11 +96,14 @@ def _measure(engine: Engine) -> None:
     print(f"data: {sizes.communes:,} communes, {sizes.villages:,} villages, {sizes.models:,} models, "
           f"{sizes.institutions:,} institutions, {sizes.events:,} events, {sizes.incidents:,} incidents")
 
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores "
+          "(the figures move with it)")
     df, first, warm = timed(lambda: kpi.kpis(engine, ON), repeat=3)
     summary = kpi.unit_summary(df)
     print(f"KPIs of all {df['code'].nunique():,} communes in one call ({len(df):,} commune-target rows, "
           f"{int(summary['met'].sum()):,} targets met): first {first:.2f} s, warm {warm:.2f} s; "
           f"peak Python memory {peak_mb(lambda: kpi.kpis(engine, ON)):.0f} MB")
+    _kpi_split(engine)
     vdf, first, warm = timed(lambda: kpi.kpis(engine, ON, level="village"), repeat=2)
     print(f"KPIs of all {vdf['code'].nunique():,} villages in one call ({len(vdf):,} rows): "
           f"first {first:.2f} s, warm {warm:.2f} s")
@@ -127,10 +130,73 @@ def _measure(engine: Engine) -> None:
           f"tables {t_data:.2f} s, with the 2 maps {t_all:.2f} s, "
           f"DOCX {t_docx:.2f} s ({len(docx) / 1e6:.1f} MB), "
           f"XLSX {t_xlsx:.2f} s ({len(xlsx) / 1e3:.0f} kB); end to end {t_all + t_docx + t_xlsx:.2f} s")
+    _report_job(engine, pcode)
     t = time.perf_counter()
     commune_report = build_report(engine, "commune", one, "year", 2026, maps=True)
     to_docx(commune_report)
     print(f"commune report {one} with maps and DOCX: {time.perf_counter() - t:.2f} s")
+
+
+def _kpi_split(engine: Engine, repeat: int = 3) -> None:
+    """Where the national KPI call's time goes, each part timed in turn under the same load:
+    the statement alone (execute + fetch on the DBAPI cursor), the rest of ``kpi.kpis`` (frame,
+    types), and the statement as it was before the scope box was dropped for the whole country
+    (a condition that keeps every commune turns the box on; the same rows come back)."""
+    import statistics
+
+    from geo import kpi
+
+    params = {"on": ON, "year": ON.year, "province_code": None, "commune_code": None}
+    order = " ORDER BY code, position, target"
+    now_sql = kpi.kpi_sql("commune", kpi.scope_sql(None, None)) + order
+    boxed_sql = kpi.kpi_sql("commune", " AND true") + order
+    times: dict[str, list[float]] = {"sql": [], "boxed": [], "call": []}
+    rows: dict[str, int] = {}
+    for _ in range(repeat):
+        for name, sql in (("sql", now_sql), ("boxed", boxed_sql)):
+            with engine.connect() as conn:
+                t = time.perf_counter()
+                result = conn.execute(text(sql), params)
+                rows[name] = len(result.cursor.fetchall())
+                times[name].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        kpi.kpis(engine, ON)
+        times["call"].append(time.perf_counter() - t)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    assert rows["sql"] == rows["boxed"]
+    print(f"  of which the statement (execute + fetch) {med['sql']:.2f} s, the rest of kpis() "
+          f"{max(0.0, med['call'] - med['sql']):.2f} s (frame and types); the statement with the "
+          f"whole-country box (before) {med['boxed']:.2f} s; medians of {repeat}")
+
+
+def _report_job(engine: Engine, pcode: str) -> None:
+    """The province roll-up as the web page asks for it: a job (antt.jobs) writing DOCX, XLSX
+    and HTML into report_file, polled for progress as /jobs/{id} does."""
+    from antt import jobs
+    from api.reports import JOB_KIND  # importing api.reports registers the job kind
+
+    params = {"level": "province", "code": pcode, "kind": "year", "year": 2026, "start": "2025-11-01",
+              "end": ON.isoformat(), "annex": False, "sees_points": False, "maps": True,
+              "formats": ["docx", "xlsx", "html"],
+              "principal": {"username": "bench", "role": "committee", "scope_level": "province",
+                            "scope_code": pcode}}
+    t = time.perf_counter()
+    job_id = jobs.submit(engine, JOB_KIND, params, owner="bench", owner_role="committee")
+    seen: list[tuple[float, str]] = []
+    while True:
+        state = jobs.get(engine, job_id)
+        if not seen or (state.progress, state.message) != seen[-1]:
+            seen.append((state.progress, state.message or ""))
+        if state.finished:
+            break
+        time.sleep(0.2)
+    elapsed = time.perf_counter() - t
+    result = jobs.result(engine, job_id) or {}
+    sizes = ", ".join(f"{f['format'].upper()} {f['bytes'] / 1e3:.0f} kB" for f in result.get("files", []))
+    print(f"province roll-up {pcode} as a job ({state.status}): {elapsed:.2f} s end to end, "
+          f"{len(seen)} distinct progress states seen by polling every 0.2 s; files {sizes}")
+    with engine.begin() as conn:  # the bench's own job and files go
+        conn.execute(text("DELETE FROM job WHERE id = :id"), {"id": job_id})
 
 
 def main() -> None:

@@ -6,9 +6,11 @@ incident_annex=False, maps=True)`` -> Report. The DOCX, XLSX and HTML writers on
 Reporting periods (seed 001, III.1: "06 tháng trước ngày 07/5, 01 năm trước 05/11"): both start
 on 1 November of the year before; the 6-month report covers to 30 April (sent before 7 May),
 the yearly report to 31 October (sent before 5 November). Any start/end may be given instead.
-Units, models and institutions are those valid on the period's last day; incidents are placed in
-those units by location (``geo.incident_counts``), and compared with the same period a year
-earlier. Targets are the plan year's (the year of the last day), as of that day (``geo.kpi``).
+Units, models and institutions are those valid on the period's last day; incidents, models,
+institutions and launch points are placed in those units by location (``geo.placement``), events
+through ``unit_lineage`` (an event held in a commune merged later counts in its successor), and
+incidents are compared with the same period a year earlier. Targets are the plan year's (the year
+of the last day), as of that day (``geo.kpi``).
 
 Roles: a report for anyone but police and admin holds aggregates only — incident counts of 1 or 2
 are hidden (like every aggregate of the API) and there is no incident annex; police and admin
@@ -18,6 +20,7 @@ may ask for the annex (the period's incidents, one per line).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +31,7 @@ from geo import kpi
 from geo._db import Bind, connect, frame
 from geo.coverage import commune_coverage
 from geo.incident_counts import category_counts, unit_counts
-from geo.placement import incident_unit_sql, point_unit_sql
+from geo.placement import event_commune_sql, incident_unit_sql, point_unit_sql
 
 KINDS = {"h1": ("6 tháng đầu năm", "first six months"), "year": ("năm", "year")}
 DEADLINES = {"h1": (5, 7), "year": (11, 5)}  # (month, day) the report is due before
@@ -42,6 +45,8 @@ EVENT_VI = {"festival": "Ngày hội toàn dân bảo vệ ANTQ", "forum": "Di�
             "của nhân dân\"", "launch": "Lễ phát động phong trào", "review": "Hội nghị sơ kết, tổng kết",
             "other": "Hoạt động khác"}
 LAUNCH_VI = {"planned": "Dự kiến", "launched": "Đã phát động", "reviewed": "Đã sơ kết", "cancelled": "Đã hủy"}
+Progress = Callable[[float, str], None]  # (fraction done, "tiếng Việt / English")
+MAP_WEIGHT = 4.0  # a map costs about four table sections (bench_targets, province roll-up)
 HIDDEN = "< 3"  # what a suppressed count shows in a report
 WRITER_NOTE = ("[Phần này do cán bộ soạn thảo hoàn thiện — hệ thống không tự viết nội dung đánh giá. "
                "/ To be written by the drafting officer — not generated.]")
@@ -88,6 +93,8 @@ class Report:
     maps: list[tuple[str, bytes]] = field(default_factory=list)
     annex: Table | None = None
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    # unit outlines read for one map and reused by the next (reports.maps); not content
+    outlines: dict[tuple[str, tuple[int, ...]], Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def title(self) -> str:
@@ -349,7 +356,7 @@ def _events_and_launches(conn, r: Report, scope: str, params: dict) -> None:
     ev = frame(conn, f"""
         SELECT e.kind, count(*) AS n, coalesce(sum(e.participants), 0) AS participants
         FROM movement_event e WHERE e.held_on BETWEEN :start AND :end
-          AND e.commune_id IN (SELECT u.id FROM admin_unit u WHERE {scope})
+          AND {event_commune_sql('e', ':end')} IN (SELECT u.id FROM admin_unit u WHERE {scope})
         GROUP BY 1""", params)
     by = {k["kind"]: k for k in ev.to_dict("records")}
     event_rows = [{"kind": EVENT_VI[k], "n": int(by[k]["n"]) if k in by else 0,
@@ -362,7 +369,7 @@ def _events_and_launches(conn, r: Report, scope: str, params: dict) -> None:
         FROM launch_point l LEFT JOIN admin_unit v ON v.id = l.village_id
         WHERE l.launch_date BETWEEN :start AND (:end + 366)
           AND (l.launch_date <= :end OR l.status = 'planned')
-          AND l.commune_id IN (SELECT u.id FROM admin_unit u WHERE {scope})
+          AND {point_unit_sql('l', 'commune', ':end')} IN (SELECT u.id FROM admin_unit u WHERE {scope})
         ORDER BY l.launch_date, l.name""", params)
     r.tables["launch_points"] = Table(
         "launch_points", "Bảng 10. Điểm phát động phong trào (trong kỳ và dự kiến)",
@@ -467,8 +474,11 @@ def _annex(conn, r: Report) -> None:
 
 def build_report(bind: Bind, level: str, code: str, kind: str, year: int, start: dt.date | None = None,
                  end: dt.date | None = None, sees_points: bool = False, incident_annex: bool = False,
-                 maps: bool = True) -> Report:
-    """Everything a report says, for a commune or a province (roll-up over its communes)."""
+                 maps: bool = True, progress: Progress | None = None) -> Report:
+    """Everything a report says, for a commune or a province (roll-up over its communes).
+
+    PROGRESS (fraction 0..1, bilingual message) is called after each section and each map, so a
+    job can show how far a province roll-up has got; the content does not depend on it."""
     if level not in ("commune", "province"):
         raise ValueError("level must be 'commune' or 'province'")
     if incident_annex and not sees_points:
@@ -496,23 +506,43 @@ def build_report(bind: Bind, level: str, code: str, kind: str, year: int, start:
         scope = ("u.level = 'commune' AND u.valid_from <= :end AND (u.valid_to IS NULL OR :end < u.valid_to) "
                  "AND " + ("u.province_code = :code" if level == "province" else "u.code = :code"))
         params = {"start": start, "end": end, "year": r.year, "code": code}
-        _incidents(conn, r, limit)
-        _models(conn, r, scope, params)
-        cov = _coverage(conn, r)
-        _fire_and_institutions(conn, r, cov, scope, params)
-        _classification(conn, r, scope, params)
-        _events_and_launches(conn, r, scope, params)
-        kpis = _kpis(conn, r)
+        got: dict[str, pd.DataFrame] = {}  # what a later section reuses
+        steps: list[tuple[str, str, Callable[[], Any]]] = [
+            ("Vụ việc so với cùng kỳ", "incidents against the same period",
+             lambda: _incidents(conn, r, limit)),
+            ("Mô hình tự quản", "models", lambda: _models(conn, r, scope, params)),
+            ("Độ phủ mô hình", "model coverage", lambda: got.update(coverage=_coverage(conn, r))),
+            ("Tổ liên gia, cơ quan đạt chuẩn", "fire groups and institutions",
+             lambda: _fire_and_institutions(conn, r, got["coverage"], scope, params)),
+            ("Phân loại phong trào", "unit classification", lambda: _classification(conn, r, scope, params)),
+            ("Sự kiện, điểm phát động", "events and launch points",
+             lambda: _events_and_launches(conn, r, scope, params)),
+            ("Chỉ tiêu", "targets", lambda: got.update(kpis=_kpis(conn, r))),
+        ]
         if level == "province":
-            _ranking(conn, r, kpis, limit)
+            steps.append(("Xếp hạng các xã", "ranking of the communes",
+                          lambda: _ranking(conn, r, got["kpis"], limit)))
         if incident_annex:
-            _annex(conn, r)
+            steps.append(("Phụ lục vụ việc", "incident annex", lambda: _annex(conn, r)))
         if maps:
             from reports.maps import coverage_map, incident_map
 
-            r.maps = [("Hình 1. Mật độ vụ việc và điểm nóng trong kỳ (lục giác)",
-                       incident_map(conn, r)),
-                      ("Hình 2. Thôn, tổ dân phố có mô hình tự quản đạt yêu cầu" if level == "commune"
-                       else "Hình 2. Tỷ lệ thôn có mô hình tự quản theo xã", coverage_map(conn, r))]
+            captions = ("Hình 1. Mật độ vụ việc và điểm nóng trong kỳ (lục giác)",
+                        "Hình 2. Thôn, tổ dân phố có mô hình tự quản đạt yêu cầu" if level == "commune"
+                        else "Hình 2. Tỷ lệ thôn có mô hình tự quản theo xã")
+            steps.append(("Bản đồ 1/2: vụ việc, điểm nóng", "map 1 of 2: incidents and hot spots",
+                          lambda: r.maps.append((captions[0], incident_map(conn, r)))))
+            steps.append(("Bản đồ 2/2: độ phủ mô hình", "map 2 of 2: model coverage",
+                          lambda: r.maps.append((captions[1], coverage_map(conn, r)))))
+        # maps take about as long as all the tables together (bench_targets): weigh them so
+        weights = [MAP_WEIGHT if vi.startswith("Bản đồ") else 1.0 for vi, _en, _fn in steps]
+        done, total = 0.0, sum(weights)
+        for (vi, en, run), weight in zip(steps, weights, strict=True):
+            if progress is not None:
+                progress(done / total, f"{vi} / {en}")
+            run()
+            done += weight
+        if progress is not None:
+            progress(1.0, "Đã tính xong số liệu / figures done")
         r.paragraphs["writer"] = [WRITER_NOTE]
     return r

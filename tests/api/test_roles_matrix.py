@@ -130,6 +130,12 @@ def matrix(c1: str, lonlat: list[float]) -> dict[tuple[str, str], tuple[str, dic
             (f"/templates/{c1}/2026", {}, _only(AUTH_200, PLAN_ROLES, 422)),
         ("GET", "/reports/{level}/{code}.{fmt}"):
             (f"/reports/commune/{c1}.xlsx?kind=year&year=2025&maps=false", {}, AUTH_200),
+        # a report job for every role in scope; probed with no format (422, no job started)
+        ("POST", "/reports/{level}/{code}"): (f"/reports/commune/{c1}", {"json": {"formats": []}},
+                                              {**dict.fromkeys(ROLES, 422), "anon": 401}),
+        # a job's file is its owner's: nobody else's exists for the caller
+        ("GET", "/reports/files/{file_id}"): (f"/reports/files/{NO_JOB}", {},
+                                              {**dict.fromkeys(ROLES, 404), "anon": 401}),
     }
     # Someone else's (here: nobody's) job does not exist for the caller: 404, never 403.
     no_job = f"/jobs/{NO_JOB}"

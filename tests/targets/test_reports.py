@@ -149,3 +149,106 @@ def test_documents_hold_the_figures(merged, artifacts_dir):
     # a committee's report: no incident point anywhere
     for blob in (body, cells, page):
         assert not re.search(r"\b(10[5-7]\.\d{4,})\b", blob), "a coordinate leaked"
+
+
+def _old_id(conn, code: str) -> int:
+    return conn.execute(text("SELECT id FROM admin_unit WHERE level = 'commune' AND code = :c"),
+                        {"c": code}).scalar_one()
+
+
+@pytest.fixture
+def merged_year(merged):
+    """The merged commune A with a year of plan records written before and after the merger: those
+    written before carry the pre-2025 commune (99901 west, 99902 east), as they were stored then."""
+    eng, a = merged
+    with eng.begin() as conn:
+        west, east = _point_in(conn, "99901", "2024-01-01"), _point_in(conn, "99902", "2024-01-01")
+        west_id, east_id, a_id = _old_id(conn, "99901"), _old_id(conn, "99902"), conn.execute(text(
+            "SELECT id FROM admin_unit WHERE level = 'commune' AND code = :a"), {"a": a}).scalar_one()
+        for _ in range(3):
+            _incident(conn, "crime/theft", "2026-01-15 09:00+07", east)
+        conn.execute(text("""INSERT INTO movement_event (kind, title, held_on, commune_id, participants)
+            VALUES
+            ('forum', 'Diễn đàn tại xã Tây Cũ', '2025-03-15', :w, 80),
+            ('forum', 'Diễn đàn tại xã mới', '2025-09-01', :a, 100),
+            ('festival', 'Ngày hội 19/8 năm 2024 tại xã Đông Cũ', '2024-08-19', :e, 300),
+            ('launch', 'Phát động đầu năm 2026', '2026-02-01', :a, 150)"""),
+                     {"w": west_id, "e": east_id, "a": a_id})
+        conn.execute(text("""INSERT INTO launch_point (name, theme, launch_date, status, commune_id, geom)
+            VALUES ('Điểm phát động xã Tây Cũ', 'ANTQ', '2025-04-01', 'launched', :w,
+                    ST_SetSRID(ST_MakePoint(:x, :y), 4326))"""), {"w": west_id, "x": west[0], "y": west[1]})
+        ids = conn.execute(text("""INSERT INTO security_model (type_code, name, founded_on, commune_id, geom)
+            VALUES ('to_tu_quan', 'Tổ tự quản xã Tây Cũ', '2024-03-01', :w,
+                    ST_SetSRID(ST_MakePoint(:wx, :wy), 4326)),
+                   ('camera_antt', 'Camera xã Đông Cũ', '2025-02-01', :e,
+                    ST_SetSRID(ST_MakePoint(:ex, :ey), 4326))
+            RETURNING id"""), {"w": west_id, "e": east_id, "wx": west[0], "wy": west[1],
+                               "ex": east[0], "ey": east[1]}).scalars().all()
+        conn.execute(text("INSERT INTO model_rating (model_id, rating, rated_on) "
+                          "VALUES (:m, 'tot', '2024-12-01')"), {"m": ids[0]})
+        stored = conn.execute(text("""SELECT DISTINCT c.code FROM (
+                SELECT commune_id FROM security_model UNION ALL SELECT commune_id FROM launch_point
+                UNION ALL SELECT commune_id FROM movement_event WHERE held_on < '2025-07-01') x
+            JOIN admin_unit c ON c.id = x.commune_id""")).scalars().all()
+    assert sorted(stored) == ["99901", "99902"]  # nothing of before the merger points at A itself
+    return eng, a
+
+
+def test_yearly_report_of_a_merged_unit_counts_its_old_units(merged_year):
+    """Yearly report 2025 (1 Nov 2024 – 31 Oct 2025) of A, merged on 1 July 2025: the incidents,
+    events, launch points and models of its two old communes count, and the same period last year
+    (1 Nov 2023 – 31 Oct 2024) lies wholly before the merger."""
+    from geo import kpi
+
+    eng, a = merged_year
+    r = build_report(eng, "commune", a, "year", 2025, sees_points=True, maps=False)
+    assert (r.start, r.end) == (dt.date(2024, 11, 1), dt.date(2025, 10, 31))
+    inc = {x["code"]: x for x in r.tables["incidents"].rows}
+    # this period: theft 5 Nov 2024 (west, before the merger), 2 thefts Sep 2025, fire Oct 2025;
+    # last year: 3 thefts (youth) + 2 traffic in September 2024, all in the old communes
+    assert (inc["*"]["count"], inc["*"]["count_last_year"], inc["*"]["change"], inc["*"]["change_pct"]) \
+        == (4, 5, -1, -20.0)
+    assert (inc["crime/theft"]["count"], inc["crime/theft"]["count_last_year"]) == (3, 3)
+    assert (inc["traffic"]["count"], inc["traffic"]["count_last_year"]) == (0, 2)
+    assert (inc["fire"]["count"], inc["fire"]["count_last_year"]) == (1, 0)
+    assert (inc["*"]["youth"]) == 0
+    first = r.paragraphs["incidents"][0]
+    assert "xảy ra 4 vụ việc" in first and "giảm 1 vụ (20,0%)" in first
+    models = {x["item"]: x["value"] for x in r.tables["models"].rows}
+    assert models["Mô hình hoạt động đầu kỳ"] == 1            # Tây Cũ's team, founded March 2024
+    assert models["Mô hình xây dựng mới trong kỳ"] == 1       # Đông Cũ's cameras, February 2025
+    assert models["Mô hình duy trì (hoạt động đầu và cuối kỳ)"] == 1
+    assert models["Mô hình hoạt động cuối kỳ"] == 2
+    ratings = {x["rating"]: x["value"] for x in r.tables["model_ratings"].rows}
+    assert (ratings["Tốt"], ratings["Chưa xếp loại"]) == (1, 1)
+    events = {x["kind"]: (x["n"], x["participants"]) for x in r.tables["events"].rows}
+    assert events["Diễn đàn \"Công an xã lắng nghe ý kiến của nhân dân\""] == (2, 180)  # one held in Tây Cũ
+    assert events["Ngày hội toàn dân bảo vệ ANTQ"] == (0, 0)  # 19/8/2024: before the period
+    assert [x["name"] for x in r.tables["launch_points"].rows] == ["Điểm phát động xã Tây Cũ"]
+    assert "0 lượt Ngày hội" in r.paragraphs["events"][0] and "2 lượt diễn đàn" in r.paragraphs["events"][0]
+    # the KPI table of the report agrees: both forums of 2025 count towards "2 forums a year"
+    forums = kpi.target_defs(eng)
+    name = next(d.name_vi for d in forums if d.code == "forums")
+    row = next(x for x in r.tables["kpis"].rows if x["target"] == name)
+    assert row["actual"] == "2 lượt" and row["status"] == "Đạt"
+
+
+def test_six_month_report_of_a_merged_unit_compares_with_before_the_merger(merged_year):
+    """6-month report 2026 (1 Nov 2025 – 30 Apr 2026) of A against 1 Nov 2024 – 30 Apr 2025,
+    when A did not exist yet: last year's figure is its old communes'."""
+    eng, a = merged_year
+    r = build_report(eng, "commune", a, "h1", 2026, sees_points=True, maps=False)
+    assert (r.start, r.end, r.deadline) == (dt.date(2025, 11, 1), dt.date(2026, 4, 30), dt.date(2026, 5, 7))
+    inc = {x["code"]: x for x in r.tables["incidents"].rows}
+    assert (inc["*"]["count"], inc["*"]["count_last_year"], inc["*"]["change"], inc["*"]["change_pct"]) \
+        == (3, 1, 2, 200.0)
+    assert (inc["crime/theft"]["count"], inc["crime/theft"]["count_last_year"]) == (3, 1)
+    models = {x["item"]: x["value"] for x in r.tables["models"].rows}
+    assert (models["Mô hình hoạt động đầu kỳ"], models["Mô hình xây dựng mới trong kỳ"],
+            models["Mô hình hoạt động cuối kỳ"]) == (2, 0, 2)
+    events = {x["kind"]: x["n"] for x in r.tables["events"].rows}
+    assert events["Lễ phát động phong trào"] == 1 and sum(events.values()) == 1
+    # a committee's copy: the same comparison with the small counts hidden
+    c = build_report(eng, "commune", a, "h1", 2026, sees_points=False, maps=False)
+    cinc = {x["code"]: x for x in c.tables["incidents"].rows}
+    assert (cinc["*"]["count"], cinc["*"]["count_last_year"], cinc["*"]["change"]) == (3, "< 3", None)

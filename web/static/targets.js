@@ -24,6 +24,9 @@ const TXT = {
     docx: "Tải DOCX", xlsx: "Tải XLSX", print: "Xem bản in", annex: "Kèm phụ lục vụ việc (Công an)",
     level_commune: "Báo cáo của xã", level_province: "Báo cáo tổng hợp của tỉnh", none: "—", loading: "Đang tải…",
     targets_met: "chỉ tiêu đạt", saved: "Đã lưu",
+    edit_event: "Sửa sự kiện", edit: "Sửa", del: "Xóa", cancel: "Hủy", e_notes: "Ghi chú", actions: "Thao tác",
+    del_confirm: "Xóa sự kiện này? / Delete this event?", build: "Tạo báo cáo tổng hợp", building: "Đang tạo báo cáo…",
+    job_done: "Báo cáo đã sẵn sàng", job_failed: "Không tạo được báo cáo", e_files_short: "Tệp",
   },
   en: {
     button: "Targets & reports", title: "Targets & reports", kpis: "Targets", reviews: "Model review",
@@ -42,8 +45,15 @@ const TXT = {
     docx: "Download DOCX", xlsx: "Download XLSX", print: "Print view", annex: "Add the incident annex (police)",
     level_commune: "Commune report", level_province: "Province roll-up", none: "—", loading: "Loading…",
     targets_met: "targets met", saved: "Saved",
+    edit_event: "Edit the event", edit: "Edit", del: "Delete", cancel: "Cancel", e_notes: "Notes", actions: "Actions",
+    del_confirm: "Xóa sự kiện này? / Delete this event?", build: "Build the province roll-up", building: "Building the report…",
+    job_done: "The report is ready", job_failed: "The report could not be built", e_files_short: "Files",
   },
 };
+// A stale write (412) is shown in both languages whatever the page's language: the person who
+// sees it must understand that someone else changed the record meanwhile.
+const STALE_VI = "Sự kiện đã được người khác sửa hoặc xóa sau khi bạn mở. Bản mới nhất đã được tải lại; hãy xem lại rồi lưu lần nữa.";
+const STALE_EN = "Someone else changed or deleted this event after you opened it. The latest version has been loaded; check it and save again.";
 const STATUS_COLORS = { met: "#1a9850", on_track: "#91cf60", at_risk: "#fdae61", missed: "#d73027", no_data: "#bdbdbd" };
 const PLAN_ROLES = ["admin", "committee", "planner"];
 const DECIDE_ROLES = ["admin", "committee"];
@@ -71,9 +81,20 @@ async function api(path, opts = {}) {
   return body;
 }
 
+async function apiWithHeaders(path, opts = {}) {
+  const res = await fetch(path, { credentials: "same-origin", ...opts });
+  const type = res.headers.get("content-type") || "";
+  const body = type.includes("json") ? await res.json() : null;
+  if (!res.ok) throw new ApiError(res.status, body);
+  return { body, headers: res.headers };
+}
+
 const S = {
   user: null, tab: "kpis", commune: null, communes: [], year: Number(today().slice(0, 4)), date: today(),
   sort: "rank", order: "asc", layer: null, layerStyle: null, review: null,
+  editing: null,  // the event being edited: { id, etag, event }
+  staleNotice: false,  // show the bilingual "changed by someone else" note once
+  reportJob: null,  // the province report job being followed: { id, timer }
 };
 
 function el(html) {
@@ -103,7 +124,7 @@ function mount() {
   document.querySelector("main").appendChild(panel);
   btn.addEventListener("click", () => { panel.hidden = !panel.hidden; if (!panel.hidden) render(); });
   panel.querySelector(".close").addEventListener("click", () => { panel.hidden = true; });
-  panel.querySelector("#tp-commune").addEventListener("change", (e) => { S.commune = e.target.value || null; S.review = null; render(); });
+  panel.querySelector("#tp-commune").addEventListener("change", (e) => { S.commune = e.target.value || null; S.review = null; S.editing = null; render(); });
   panel.querySelector("#tp-year").addEventListener("change", (e) => { S.year = Number(e.target.value); S.review = null; render(); });
   panel.querySelector("#tp-date").addEventListener("change", (e) => { S.date = e.target.value || today(); render(); if (S.layer) colourMap(true); });
 }
@@ -292,7 +313,7 @@ async function renderReview(box, id) {
       <td><b>${esc(i.name)}</b><br><small>${esc(i.type_name)} · ${esc(i.village_name || "")}</small><br>
         <small>${i.ratings.map((r) => `${esc(r.rating)}@${esc(r.rated_on)}`).join(", ")}</small></td>
       <td><span class="chip p-${esc(i.proposal)}">${esc(tr(i.proposal_label))}</span><br><small>${esc(lang() === "en" ? i.reason_en : i.reason_vi)}</small></td>
-      <td>${i.decision ? `<b>${esc(tr(rev.decisions[i.decision]))}</b><br><small>${esc(i.decided_by || "")}</small>`
+      <td>${i.decision ? `<b>${esc(tr(rev.decisions[i.decision]))}</b><br><small>${esc(i.decided_by || "")}</small>${i.decision_reason ? `<br><small class="why">${esc(i.decision_reason)}</small>` : ""}`
         : canDecide() ? `<select>${options(i.proposal)}</select><input placeholder="${esc(t("reason"))}">
            <button class="btn small confirm" type="button">${esc(t("confirm"))}</button>` : esc(t("none"))}</td></tr>`).join("")}</tbody></table>`;
   const all = box.querySelector("#tp-confirm-all");
@@ -312,37 +333,115 @@ async function renderReview(box, id) {
 }
 
 // ------------------------------------------------------------------ events
+function eventRow(e) {
+  const tools = canPlan() ? `<button class="btn small" type="button" data-edit="${e.id}">${esc(t("edit"))}</button>
+      <button class="btn small danger" type="button" data-del="${e.id}" data-etag='W/"${e.version}"'>${esc(t("del"))}</button>` : "";
+  return `<tr data-event="${e.id}" data-version="${e.version}"><td>${esc(e.held_on)}</td><td>${esc(tr(e.kind_label))}</td>
+    <td><b class="e-title">${esc(e.title)}</b>${e.village_name ? `<br><small>${esc(e.village_name)}</small>` : ""}
+      ${e.place ? `<br><small class="e-place">${esc(e.place)}</small>` : ""}
+      ${e.notes ? `<br><small class="e-notes">${esc(e.notes)}</small>` : ""}
+      ${e.attachments.length ? `<br><small class="e-files">${esc(t("e_files_short"))}: ${e.attachments.map(esc).join(", ")}</small>` : ""}</td>
+    <td class="e-people">${e.participants ?? ""}</td><td class="e-tools">${tools}</td></tr>`;
+}
+
+function eventForm(kinds, villages, ed) {
+  const e = ed ? ed.event : {};
+  const v = (k) => esc(e[k] ?? "");
+  return `<form id="tp-event" class="event-form" data-mode="${ed ? "edit" : "add"}" ${ed ? `data-id="${ed.id}" data-etag='${esc(ed.etag)}'` : ""}>
+    <h3>${esc(t(ed ? "edit_event" : "add_event"))}</h3>
+    <label>${esc(t("e_kind"))}<select name="kind">${EVENT_KINDS.map((k) => `<option value="${k}" ${e.kind === k ? "selected" : ""}>${esc(tr(kinds[k]))}</option>`).join("")}</select></label>
+    <label>${esc(t("e_title"))}<input name="title" required maxlength="500" value="${v("title")}"></label>
+    <div class="row2"><label>${esc(t("e_date"))}<input name="held_on" type="date" required max="${today()}" value="${v("held_on")}"></label>
+    <label>${esc(t("e_village"))}<select name="village_code"><option value="">—</option>${villages.map((x) => `<option value="${esc(x.code)}" ${e.village_code === x.code ? "selected" : ""}>${esc(x.name)}</option>`).join("")}</select></label></div>
+    <div class="row2"><label>${esc(t("e_place"))}<input name="place" maxlength="500" value="${v("place")}"></label>
+    <label>${esc(t("e_people"))}<input name="participants" type="number" min="0" value="${v("participants")}"></label></div>
+    <label>${esc(t("e_notes"))}<textarea name="notes" rows="2" maxlength="5000">${v("notes")}</textarea></label>
+    <label>${esc(t("e_files"))}<input name="attachments" value="${esc((e.attachments || []).join("; "))}"></label>
+    <div class="error stale" hidden></div><p class="error msg" hidden></p>
+    <button class="btn primary" type="submit">${esc(t("save"))}</button>
+    ${ed ? `<button class="btn" type="button" data-cancel>${esc(t("cancel"))}</button>` : ""}</form>`;
+}
+
+function showStale(box) {
+  box.innerHTML = `<p lang="vi">${esc(STALE_VI)}</p><p lang="en">${esc(STALE_EN)}</p>`;
+  box.hidden = false;
+}
+
+async function openEditor(id) {
+  // the current version and its ETag, read now: what the If-Match of the save will name
+  const { body, headers } = await apiWithHeaders(`/events/${id}`);
+  S.editing = { id, etag: headers.get("ETag") || `W/"${body.version}"`, event: body };
+}
+
 async function renderEvents(body) {
   if (!S.commune) { body.innerHTML = `<p class="hint">${esc(t("commune"))}?</p>`; return; }
   const list = await api(`/events?commune=${encodeURIComponent(S.commune)}&year=${S.year}&limit=500`);
   const villages = await api(`/kpis?level=village&commune=${encodeURIComponent(S.commune)}&date=${S.date}&sort=code`);
-  const form = canPlan() ? `<form id="tp-event" class="event-form"><h3>${esc(t("add_event"))}</h3>
-      <label>${esc(t("e_kind"))}<select name="kind">${EVENT_KINDS.map((k) => `<option value="${k}">${esc(tr(list.kinds[k]))}</option>`).join("")}</select></label>
-      <label>${esc(t("e_title"))}<input name="title" required maxlength="500"></label>
-      <div class="row2"><label>${esc(t("e_date"))}<input name="held_on" type="date" required max="${today()}"></label>
-      <label>${esc(t("e_village"))}<select name="village_code"><option value="">—</option>${villages.units.map((v) => `<option value="${esc(v.code)}">${esc(v.name)}</option>`).join("")}</select></label></div>
-      <div class="row2"><label>${esc(t("e_place"))}<input name="place" maxlength="500"></label>
-      <label>${esc(t("e_people"))}<input name="participants" type="number" min="0"></label></div>
-      <label>${esc(t("e_files"))}<input name="attachments"></label>
-      <p class="error" hidden></p><button class="btn primary" type="submit">${esc(t("save"))}</button></form>` : "";
-  body.innerHTML = `<table class="props events"><thead><tr><th>${esc(t("e_date"))}</th><th>${esc(t("e_kind"))}</th><th>${esc(t("e_title"))}</th><th>${esc(t("e_people"))}</th></tr></thead>
-    <tbody>${list.events.map((e) => `<tr><td>${esc(e.held_on)}</td><td>${esc(tr(e.kind_label))}</td><td>${esc(e.title)}
-      ${e.attachments.length ? `<br><small>📎 ${e.attachments.map(esc).join(", ")}</small>` : ""}</td><td>${e.participants ?? ""}</td></tr>`).join("")}</tbody></table>${form}`;
+  const ed = S.editing;
+  // the event being edited is edited at the top, where the click that opened it leads the eye;
+  // a new event is added below the list
+  const form = canPlan() ? eventForm(list.kinds, villages.units, ed) : "";
+  body.innerHTML = `<div id="tp-event-notice" class="error stale" hidden></div>${ed ? form : ""}
+    <table class="props events"><thead><tr><th>${esc(t("e_date"))}</th><th>${esc(t("e_kind"))}</th><th>${esc(t("e_title"))}</th>
+      <th>${esc(t("e_people"))}</th><th>${esc(t("actions"))}</th></tr></thead>
+    <tbody>${list.events.map(eventRow).join("")}</tbody></table>${ed ? "" : form}`;
+  if (ed) document.querySelector("#targets-panel").scrollTop = 0;
+  if (S.staleNotice) { showStale(body.querySelector("#tp-event-notice")); S.staleNotice = false; }
+  body.querySelectorAll("button[data-edit]").forEach((b) => b.addEventListener("click", async () => {
+    try { await openEditor(Number(b.dataset.edit)); render(); } catch (err) { toast(err); }
+  }));
+  body.querySelectorAll("button[data-del]").forEach((b) => b.addEventListener("click", async () => {
+    if (!window.confirm(t("del_confirm"))) return;
+    try {
+      await apiWithHeaders(`/events/${b.dataset.del}`, { method: "DELETE", headers: { "If-Match": b.dataset.etag } });
+      if (S.editing && S.editing.id === Number(b.dataset.del)) S.editing = null;
+    } catch (err) {
+      if (err.status !== 412 && err.status !== 404) { toast(err); return; }
+      S.staleNotice = true;  // changed (412) or already deleted (404) by someone else: show the list as it is now
+    }
+    render();
+  }));
   const f = body.querySelector("#tp-event");
-  if (f) f.addEventListener("submit", async (e) => {
+  if (!f) return;
+  const cancel = f.querySelector("[data-cancel]");
+  if (cancel) cancel.addEventListener("click", () => { S.editing = null; render(); });
+  f.addEventListener("submit", async (e) => {
     e.preventDefault();
     const d = Object.fromEntries(new FormData(f));
     const payload = { kind: d.kind, title: d.title, held_on: d.held_on, commune_code: S.commune,
                       village_code: d.village_code || null, place: d.place || null,
                       participants: d.participants === "" ? null : Number(d.participants),
-                      attachments: (d.attachments || "").split(";").map((s) => s.trim()).filter(Boolean) };
+                      notes: d.notes ? d.notes : null,
+                      attachments: (d.attachments || "").split(";").map((x) => x.trim()).filter(Boolean) };
+    const editing = f.dataset.mode === "edit";
+    if (editing && S.editing && S.editing.event.external_id) payload.external_id = S.editing.event.external_id;
+    for (const k of ["institution_id", "launch_point_id"]) {
+      if (editing && S.editing && S.editing.event[k]) payload[k] = S.editing.event[k];
+    }
+    const msg = f.querySelector(".msg");
+    const stale = f.querySelector(".stale");
+    msg.hidden = true; stale.hidden = true;
     try {
-      await api("/events", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload) });
+      if (editing) {
+        await apiWithHeaders(`/events/${f.dataset.id}`, { method: "PUT", headers: { "Content-Type": "application/json", "If-Match": f.dataset.etag },
+                                                          body: JSON.stringify(payload) });
+        S.editing = null;
+      } else {
+        await api("/events", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload) });
+      }
       render();
     } catch (err) {
-      const p = f.querySelector(".error");
-      p.textContent = err.message + ((err.body && err.body.errors) ? ": " + err.body.errors.map((x) => x.message).join("; ") : "");
-      p.hidden = false;
+      if (editing && err.status === 412) {
+        // someone saved in between: load their version (and its ETag) and say so, in both languages
+        try { await openEditor(Number(f.dataset.id)); } catch (e2) { S.editing = null; }
+        S.staleNotice = !S.editing;
+        await render();
+        const form = document.querySelector("#tp-event");
+        if (S.editing && form) showStale(form.querySelector(".stale"));
+        return;
+      }
+      msg.textContent = err.message + ((err.body && err.body.errors) ? ": " + err.body.errors.map((x) => x.message).join("; ") : "");
+      msg.hidden = false;
     }
   });
 }
@@ -385,20 +484,88 @@ async function renderReports(body) {
       <option value="province">${esc(t("level_province"))}</option></select></label>` : ""}
     <label><select name="kind"><option value="h1">${esc(t("kind_h1"))}</option><option value="year">${esc(t("kind_year"))}</option></select></label>
     ${S.user.sees_points ? `<label class="check"><input type="checkbox" name="annex">${esc(t("annex"))}</label>` : ""}
-    <p><a class="btn primary" data-fmt="docx" href="#">${esc(t("docx"))}</a>
+    <p class="direct"><a class="btn primary" data-fmt="docx" href="#">${esc(t("docx"))}</a>
        <a class="btn primary" data-fmt="xlsx" href="#">${esc(t("xlsx"))}</a>
-       <a class="btn" data-fmt="html" href="#" target="_blank" rel="noopener">${esc(t("print"))}</a></p></form>`;
+       <a class="btn" data-fmt="html" href="#" target="_blank" rel="noopener">${esc(t("print"))}</a></p>
+    <div class="as-job" hidden><button id="tp-build" class="btn primary" type="button">${esc(t("build"))}</button>
+      <div id="tp-job" hidden><progress id="tp-job-bar" max="1" value="0" data-seen="0"></progress>
+        <span id="tp-job-msg"></span> <button id="tp-job-cancel" class="btn small" type="button">${esc(t("cancel"))}</button></div>
+      <div id="tp-job-files"></div></div></form>`;
   const form = body.querySelector("#tp-report");
+  const level = () => (form.level ? form.level.value : "commune");
+  const code = () => (level() === "province"
+    ? (S.user.scope_level === "province" ? S.user.scope_code : (S.communes[0] || {}).province_code) : S.commune);
   const href = (fmt) => {
-    const level = form.level ? form.level.value : "commune";
-    const code = level === "province" ? (S.user.scope_level === "province" ? S.user.scope_code : (S.communes[0] || {}).province_code) : S.commune;
     const q = new URLSearchParams({ kind: form.kind.value, year: String(S.year) });
     if (form.annex && form.annex.checked) q.set("annex", "true");
-    return `/reports/${level}/${encodeURIComponent(code || "")}.${fmt}?${q}`;
+    return `/reports/${level()}/${encodeURIComponent(code() || "")}.${fmt}?${q}`;
   };
-  const update = () => form.querySelectorAll("a[data-fmt]").forEach((a) => { a.href = href(a.dataset.fmt); });
+  const update = () => {
+    // a province roll-up takes tens of seconds: it runs as a job with a progress bar
+    const asJob = level() === "province";
+    form.querySelector(".direct").hidden = asJob;
+    form.querySelector(".as-job").hidden = !asJob;
+    form.querySelectorAll("a[data-fmt]").forEach((a) => { a.href = href(a.dataset.fmt); });
+  };
   form.addEventListener("change", update);
   update();
+  form.querySelector("#tp-build").addEventListener("click", () => startReportJob(form, code()));
+  form.querySelector("#tp-job-cancel").addEventListener("click", async () => {
+    if (S.reportJob) { try { await api(`/jobs/${S.reportJob.id}`, { method: "DELETE" }); } catch (err) { toast(err); } }
+  });
+}
+
+async function startReportJob(form, code) {
+  const box = form.querySelector("#tp-job");
+  const bar = form.querySelector("#tp-job-bar");
+  const msg = form.querySelector("#tp-job-msg");
+  const files = form.querySelector("#tp-job-files");
+  const build = form.querySelector("#tp-build");
+  if (S.reportJob) clearTimeout(S.reportJob.timer);
+  files.innerHTML = "";
+  bar.value = 0; bar.dataset.seen = "0";
+  msg.textContent = t("building");
+  box.hidden = false; build.disabled = true;
+  const payload = { kind: form.kind.value, year: S.year, annex: !!(form.annex && form.annex.checked) };
+  let job;
+  try {
+    job = await api(`/reports/province/${encodeURIComponent(code || "")}`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload) });
+  } catch (err) {
+    build.disabled = false; box.hidden = true;
+    files.innerHTML = `<p class="error">${esc(err.message)}</p>`;
+    return;
+  }
+  S.reportJob = { id: job.id, timer: null };
+  let last = null;
+  const poll = async () => {
+    if (!S.reportJob || S.reportJob.id !== job.id) return;
+    let st;
+    try { st = await api(`/jobs/${job.id}`); } catch (err) { toast(err); build.disabled = false; return; }
+    const shown = `${st.progress}|${st.message}`;
+    if (shown !== last) { last = shown; bar.dataset.seen = String(Number(bar.dataset.seen) + 1); }
+    bar.value = st.progress || 0;
+    msg.textContent = `${Math.round((st.progress || 0) * 100)}% · ${st.message || t("building")}`;
+    if (st.status === "done") {
+      const res = await api(`/jobs/${job.id}/result`);
+      const label = { docx: t("docx"), xlsx: t("xlsx"), html: t("print") };
+      files.innerHTML = `<p class="ok" id="tp-job-done">${esc(t("job_done"))}</p><p>${res.files.map((f) => f.format === "html"
+        ? `<a class="btn" data-file="html" href="${esc(f.href)}" target="_blank" rel="noopener">${esc(label.html)}</a>`
+        : `<a class="btn primary" data-file="${esc(f.format)}" href="${esc(f.href)}" download="${esc(f.name)}">${esc(label[f.format])}</a>`).join(" ")}</p>`;
+      build.disabled = false; S.reportJob = null;
+      document.body.dataset.reportJob = "done";
+      return;
+    }
+    if (st.status === "failed" || st.status === "cancelled") {
+      const e = st.error || {};
+      files.innerHTML = `<p class="error" id="tp-job-failed">${esc(t("job_failed"))}: ${esc(lang() === "en" ? e.en || st.status : e.vi || st.status)}</p>`;
+      build.disabled = false; box.hidden = true; S.reportJob = null;
+      document.body.dataset.reportJob = st.status;
+      return;
+    }
+    S.reportJob.timer = setTimeout(poll, 500);
+  };
+  poll();
 }
 
 function toast(err) {
