@@ -32,7 +32,14 @@ from data.boundaries import sources
 from data.boundaries.units import ERA_2025
 from data.importers.fields import text_problem
 from data.importers.geometry import polygon_of
-from data.importers.read import FileRejected, SourceTable, looks_garbled, read_source, tidy_frame
+from data.importers.read import (
+    FileRejected,
+    SourceTable,
+    check_readable,
+    looks_garbled,
+    read_source,
+    tidy_frame,
+)
 from data.importers.report import ImportReport, Repair
 
 SAPNHAP = "sapnhap.bando.com.vn via thanglequoc/vietnamese-provinces-database"
@@ -100,8 +107,8 @@ def _rejected(path: Path, exc: Exception) -> FileRejected:
 
 
 def _open_text(path: Path):
-    return (gzip.open(path, "rt", encoding="utf-8") if path.name.lower().endswith(".gz")
-            else path.open("r", encoding="utf-8"))
+    return (gzip.open(path, "rt", encoding="utf-8-sig") if path.name.lower().endswith(".gz")
+            else path.open("r", encoding="utf-8-sig"))
 
 
 def read_chunks(path: Path | str, chunk: int = 200) -> Iterator[SourceTable]:
@@ -111,8 +118,7 @@ def read_chunks(path: Path | str, chunk: int = 200) -> Iterator[SourceTable]:
     GDAL's one-feature-per-line GeoJSON (the shared 190 MB national file) is streamed line by
     line so reading overlaps writing; any other file is read whole by GDAL (read_source)."""
     p = Path(path)
-    if not p.exists():
-        raise FileRejected(f"Không tìm thấy tệp {p}", f"File not found: {p}")
+    check_readable(p)
     if p.name.lower().endswith((".geojson", ".json", ".geojson.gz", ".json.gz")):
         try:
             with _open_text(p) as fh:
@@ -136,7 +142,7 @@ def _parse_feature_line(s: str) -> tuple[dict | None, object, str | None, str | 
     cut = s.find(', "geometry":')
     feature = None
     geom_text = None
-    if cut > 0:
+    if cut > 0 and s.endswith("}"):  # a line cut short is left to json.loads, which names it
         try:
             feature = json.loads(s[:cut] + "}")
             geom_text = s[cut + len(', "geometry":'): s.rfind("}")].strip()
@@ -147,8 +153,8 @@ def _parse_feature_line(s: str) -> tuple[dict | None, object, str | None, str | 
             feature = json.loads(s)
         except ValueError as exc:
             return None, None, None, str(exc)
-        if not isinstance(feature, dict):
-            return None, None, None, "not a JSON object"
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            return None, None, None, "not a GeoJSON Feature"
         geom_text = json.dumps(feature.get("geometry"))
     props = feature.get("properties")
     props = props if isinstance(props, dict) else {}
@@ -185,10 +191,16 @@ def _stream_lines(p: Path, chunk: int) -> Iterator[SourceTable]:
         with _open_text(p) as fh:
             for line in fh:
                 s = line.strip()
-                if not s.startswith(FEATURE_PREFIX):
-                    if s:
-                        tail.append(s)
+                # Header lines ('{', '"type": ...', '"features": [') come before the first
+                # feature and the closing ']' '}' after the last. Any other line in between is
+                # a feature, however it is spaced, or a named unreadable one: never skipped.
+                if not s:
                     continue
+                if not s.startswith(FEATURE_PREFIX):
+                    header = index == 0 and (s == "{" or not s.startswith("{"))
+                    if header or s in ("]", "}") or (index > 0 and tail):
+                        tail.append(s)
+                        continue
                 tail = []
                 index += 1
                 prop, geom, why_geom, why_line = _parse_feature_line(s.rstrip(","))
@@ -271,6 +283,11 @@ def _code_text(v: object, digits: int) -> tuple[str | None, bool]:
         s = str(int(v))
         return (s.zfill(digits), len(s) < digits) if int(v) >= 0 else (s, False)
     return str(v).strip() or None, False
+
+
+def _well_formed(code: str | None, digits: int | None) -> bool:
+    return code is not None and code.isascii() and code.isdigit() and (
+        digits is None or len(code) == digits)
 
 
 @dataclass
@@ -361,9 +378,13 @@ class UnitChecker:
             if lay.parent:
                 parent, parent_padded = _code_text(frame[cols[lay.parent]].iloc[i],
                                                    lay.parent_digits or 0)
-                if self.province_code and parent != self.province_code:
+                # Only a well-formed code of another province is left out: an empty or
+                # malformed one is not known to be elsewhere, and is reported below.
+                if self.province_code and parent != self.province_code and _well_formed(
+                        parent, lay.parent_digits):
                     continue
-            elif self.province_code and lay.level == "province" and code != self.province_code:
+            elif (self.province_code and lay.level == "province" and code != self.province_code
+                  and _well_formed(code, lay.digits)):
                 continue
             self.features += 1
             bad = False

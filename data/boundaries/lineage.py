@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine
 
 from antt.crs import METRIC_SRID
 from data.boundaries import sources
+from data.importers.read import FileRejected, read_source
 from data.importers.report import ImportFailed, ImportReport
 
 SOURCE = "dvhcvn/20250701 merges (NQ 1654-1687/NQ-UBTVQH15)"
@@ -29,16 +30,52 @@ EQUAL = "area_share: equal split (old polygon unknown or not overlapping)"
 EFFECTIVE = "2025-07-01"
 
 
-def read_lineage(path: Path | str) -> pd.DataFrame:
-    """The flattened mapping CSV as unit_lineage rows (old_level 'district' for islands)."""
-    src = pd.read_csv(path, dtype=str, keep_default_na=False)
-    island = src["old_ma_tinh"] == ""  # 5 island districts became đặc khu
+LINEAGE_COLUMNS = ("new_ma_xa", "new_ten_xa", "old_ma_xa", "old_ten_xa", "merge_type", "old_ma_tinh")
+
+
+def read_lineage(path: Path | str, report: ImportReport) -> pd.DataFrame | None:
+    """The flattened mapping CSV as unit_lineage rows (old_level 'district' for islands).
+
+    Read with the importers' reader, so a file that is missing, empty, a directory, cut off or
+    short of a column is a named error in REPORT (None returned), never a traceback; rows with
+    an empty code are named row by row."""
+    try:
+        table = read_source(path)
+    except FileRejected as exc:
+        report.add(None, "file", exc.vi, exc.en, str(path))
+        return None
+    found = list(table.original_columns.values()) or list(table.frame.columns)
+    missing = [c for c in LINEAGE_COLUMNS if c not in table.frame.columns]
+    for c in missing:
+        report.add(None, c, f"Thiếu cột '{c}'; có: {', '.join(found)}; cần: {', '.join(LINEAGE_COLUMNS)}",
+                   f"Missing column '{c}'; found: {', '.join(found)}; expected: "
+                   f"{', '.join(LINEAGE_COLUMNS)}")
+    if missing:
+        return None
+    if not table.rows:
+        report.add(None, "file", "Tệp không có dòng dữ liệu nào (chỉ có tiêu đề); cần ít nhất một dòng",
+                   "The file has no data rows (a header only); expected at least one row", str(path))
+        return None
+    f = table.frame
+    for i, why in table.unreadable.items():
+        report.add(table.rows[i], "row", f"Dòng có {why} ô/cột so với tiêu đề; tệp bị cắt cụt hoặc lệch cột?",
+                   f"The row has {why} cells/columns of the header; is the file cut off or are "
+                   "columns shifted?")
+    for col in ("old_ma_xa", "new_ma_xa"):
+        for i in [k for k, v in enumerate(f[col]) if v is None or not str(v).isdigit()]:
+            if i not in table.unreadable:
+                report.add(table.rows[i], col, f"Mã '{col}' trống hoặc không phải chữ số",
+                           f"'{col}' is empty or not digits; expected a GSO code", f[col].iloc[i])
+    if report.errors:
+        return None
+    island = f["old_ma_tinh"].isna()  # 5 island districts became đặc khu
+    text = {c: f[c].map(lambda v: "" if v is None else str(v)) for c in LINEAGE_COLUMNS}
     return pd.DataFrame({
         "old_level": island.map({True: "district", False: "commune"}),
-        "old_code": src["old_ma_xa"], "old_name": src["old_ten_xa"],
-        "new_level": "commune", "new_code": src["new_ma_xa"], "new_name": src["new_ten_xa"],
-        "merge_type": src["merge_type"],
-    })
+        "old_code": text["old_ma_xa"], "old_name": text["old_ten_xa"],
+        "new_level": "commune", "new_code": text["new_ma_xa"], "new_name": text["new_ten_xa"],
+        "merge_type": text["merge_type"],
+    }).set_axis(table.rows)
 
 
 def write_lineage(conn: Connection, rows: pd.DataFrame) -> tuple[int, int]:
@@ -103,20 +140,17 @@ def import_lineage(engine: Engine, path: Path | str | None = None,
     """`antt import lineage`: the whole mapping in one transaction (re-run updates in place)."""
     path = Path(path or sources.path_of(sources.LINEAGE_2025))
     report = ImportReport(kind="lineage", source=str(path), dry_run=dry_run)
-    try:
-        rows = read_lineage(path)
-    except (KeyError, ValueError, OSError) as exc:
-        report.add(None, "file", f"Tệp ánh xạ không hợp lệ: {exc}",
-                   f"Not a lineage mapping file: {exc}", str(path))
+    rows = read_lineage(path, report)
+    if rows is None:
         return report
     report.rows = len(rows)
     bad = ~rows["merge_type"].isin(["full", "partial"])
     for i in rows.index[bad]:
-        report.add(int(i) + 2, "merge_type", "merge_type phải là full hoặc partial",
+        report.add(int(i), "merge_type", "merge_type phải là full hoặc partial",
                    "merge_type must be full or partial", rows.loc[i, "merge_type"])
     dup = rows.duplicated(["old_level", "old_code", "new_code"], keep="first")
     for i in rows.index[dup]:
-        report.add(int(i) + 2, "old_code", "Cặp cũ-mới bị trùng", "Duplicate old/new pair",
+        report.add(int(i), "old_code", "Cặp cũ-mới bị trùng", "Duplicate old/new pair",
                    f"{rows.loc[i, 'old_code']}->{rows.loc[i, 'new_code']}")
     if report.errors:
         return report

@@ -180,8 +180,11 @@ def generate(engine: Engine, boundaries: Path | str | None = None, *, province_c
             synthetic = True
         elif str(boundaries) == EXISTING:
             where = "AND code = %(p)s" if province_code else ""
-            provinces = read_frame(conn, f"SELECT code FROM admin_unit WHERE level = 'province' {where} "
-                                   "ORDER BY code", {"p": province_code})["code"].tolist()
+            # Provinces of the demo's date only: with pre-2025 units loaded, code 31 is two rows.
+            provinces = read_frame(conn, "SELECT DISTINCT code FROM admin_unit "
+                                   f"WHERE level = 'province' {where} AND valid_from <= %(d)s "
+                                   "AND (valid_to IS NULL OR %(d)s < valid_to) ORDER BY code",
+                                   {"p": province_code, "d": on_date})["code"].tolist()
             if not provinces:
                 raise demo_boundaries.DemoBoundaryError(
                     "Chưa có ranh giới tỉnh trong CSDL / no province boundaries in the database")

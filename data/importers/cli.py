@@ -21,7 +21,9 @@ app = typer.Typer(help="Nhập dữ liệu / import data (one transaction per fi
                   no_args_is_help=True)
 console = Console(stderr=True)
 
-FileArg = typer.Argument(..., exists=False, help="GeoJSON(.gz), GPKG, Shapefile .zip, CSV, XLSX")
+# readable=False: an unreadable file is the importers' named, bilingual error, not click's.
+FileArg = typer.Argument(..., exists=False, readable=False,
+                         help="GeoJSON(.gz), GPKG, Shapefile .zip, CSV, XLSX")
 CrsOpt = typer.Option(None, "--crs", help="CRS of the coordinates, e.g. EPSG:9209 (VN-2000 TM-3)")
 MapOpt = typer.Option(None, "--map", help="field=column, e.g. --map external_id=so_vu (repeat)")
 DryOpt = typer.Option(False, "--dry-run", help="Validate and report; write nothing")
@@ -86,8 +88,10 @@ def show(report: ImportReport, report_path: Path | None) -> None:
         console.print("Cột không dùng (không nhập) / columns not used (not imported): "
                       + ", ".join(report.unused_columns))
     if report.errors:
-        t = Table(title=f"Lỗi / errors ({len(report.errors)}) — không ghi gì / nothing written")
         with_file = any(e.file for e in report.errors)
+        named = "" if with_file or not report.source else f" — {Path(report.source).name}"
+        t = Table(title=f"Lỗi / errors ({len(report.errors)}){named} — không ghi gì / nothing "
+                        "written")
         with_code = any(e.code for e in report.errors)
         cols = (["Tệp / file"] if with_file else []) + ["Dòng / row"] + (
             ["Mã / code"] if with_code else []) + ["Trường / field", "Lý do", "Reason",
@@ -186,8 +190,8 @@ def print_categories() -> None:
 
 
 @app.command("incidents")
-def incidents(file: Path = typer.Argument(None, help="GeoJSON(.gz), GPKG, Shapefile .zip, CSV, "
-                                                     "XLSX"),
+def incidents(file: Path = typer.Argument(None, readable=False,
+                                          help="GeoJSON(.gz), GPKG, Shapefile .zip, CSV, XLSX"),
               categories: bool = typer.Option(False, "--categories",
                                               help="Print the accepted category words and exit"),
               crs: str = CrsOpt, mapping: list[str] = MapOpt, dry_run: bool = DryOpt,
@@ -211,13 +215,16 @@ _point_command("launch-points", "Điểm phát động / launch points (name, th
 
 @app.command("boundaries")
 def boundaries(
-    file: Path = typer.Argument(None, help="2025: sapnhap commune file (default: full resolution"
-                                           "); pre2025: the GSO code list CSV"),
+    file: Path = typer.Argument(None, readable=False,
+                                help="2025: sapnhap commune file (default: full resolution); "
+                                     "pre2025: the GSO code list CSV"),
     era: str = typer.Option("2025", "--era", help="2025 | pre2025"),
     province: str = typer.Option(None, "--province", help="Only this province code (e.g. 31)"),
-    provinces_file: Path = typer.Option(None, "--provinces", help="Province polygons"),
-    districts_file: Path = typer.Option(None, "--districts", help="pre2025: district polygons"),
-    communes_2009: Path = typer.Option(None, "--communes-2009",
+    provinces_file: Path = typer.Option(None, "--provinces", readable=False,
+                                        help="Province polygons"),
+    districts_file: Path = typer.Option(None, "--districts", readable=False,
+                                        help="pre2025: district polygons"),
+    communes_2009: Path = typer.Option(None, "--communes-2009", readable=False,
                                        help="pre2025: 2009 commune polygons (censusVN2009)"),
     mapping: list[str] = typer.Option(None, "--map", help="expected=column, e.g. --map "
                                       "ten_day_du=full_name (repeat)"),
@@ -252,7 +259,8 @@ def boundaries(
 
 @app.command("lineage")
 def lineage(
-    file: Path = typer.Argument(None, help="old_to_new_communes_2025.csv (default: shared data)"),
+    file: Path = typer.Argument(None, readable=False,
+                                help="old_to_new_communes_2025.csv (default: shared data)"),
     dry_run: bool = DryOpt, report: Path = ReportOpt, database_url: str = DbOpt,
 ) -> None:
     """Ánh xạ đơn vị cũ -> mới 1/7/2025 / old -> new units, with area shares."""

@@ -141,6 +141,9 @@ def import_points(engine: Engine, kind_name: str, path: Path | str,
     except (DBAPIError, psycopg2.Error) as exc:
         database_refused(report, exc)
         report.inserted = report.updated = 0
+    id_col = columns.get("external_id")
+    if id_col is not None:
+        report.name_codes(dict(zip(source.rows, source.frame[id_col], strict=True)))
     return report
 
 

@@ -214,15 +214,30 @@ def parse_fields(fields: tuple[Field, ...], source_cols: Mapping[str, str | None
                 report.add(rows[i], f.name, f"'{f.name}': {exc.vi}", f"'{f.name}': {exc.en}", cell)
                 out.bad_rows.add(i)
             except ValueError:
-                allowed = ""
+                allowed = allowed_vi = ""
                 if f.choices:
-                    allowed = ": " + ", ".join(sorted(set(f.choices.values())))
+                    allowed = allowed_vi = ": " + ", ".join(sorted(set(f.choices.values())))
+                elif f.kind in ("date", "datetime"):
+                    allowed_vi, allowed = _date_expected(cell)
                 report.add(rows[i], f.name,
-                           f"Không đọc được '{f.name}' là {KIND_WORDS_VI[f.kind]}{allowed}",
+                           f"Không đọc được '{f.name}' là {KIND_WORDS_VI[f.kind]}{allowed_vi}",
                            f"'{f.name}' is not {KIND_WORDS_EN[f.kind]}{allowed}", cell)
                 out.bad_rows.add(i)
         out.values[f.name] = values
     return out
+
+
+def _date_expected(cell: object) -> tuple[str, str]:
+    """What a date cell should look like; a number that is an Excel date serial (a date column
+    that lost its format) is said to be one, with the date it stands for, not guessed silently."""
+    vi, en = "; cần ví dụ 2025-08-01, 01/08/2025 hoặc 01/08/2025 14:30", (
+        "; expected e.g. 2025-08-01, 01/08/2025 or 01/08/2025 14:30")
+    if isinstance(cell, (int, float)) and not isinstance(cell, bool) and 1 <= cell < 2958466:
+        day = dt.datetime(1899, 12, 30) + dt.timedelta(days=float(cell))
+        shown = day.strftime("%d/%m/%Y %H:%M")
+        vi += f". Đây có vẻ là số ngày kiểu Excel (= {shown}): hãy định dạng cột là ngày trong Excel"
+        en += f". It looks like an Excel date number (= {shown}): format the column as a date in Excel"
+    return vi, en
 
 
 def _parse_one(f: Field, cell: object) -> object:

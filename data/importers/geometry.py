@@ -98,8 +98,18 @@ def read_points(source: SourceTable, crs: CRS | None, mapping: dict[str, str],
                        "Longitude and latitude are swapped (swapped back, the point is in "
                        "Vietnam)", f"{xs[i]}, {ys[i]}")
         else:
-            report.add(source.rows[i], "geometry", "Điểm nằm ngoài lãnh thổ Việt Nam",
-                       "The point is outside Vietnam", f"{xs[i]}, {ys[i]}")
+            # Metres read as degrees (a shapefile without .prj, a VN-2000 export): say --crs.
+            hint_vi, hint_en = (". Tệp không ghi hệ tọa độ và tọa độ trông như mét (VN-2000): hãy "
+                                "chỉ rõ --crs, ví dụ --crs EPSG:3405",
+                                ". The file names no CRS and the coordinates look like metres "
+                                "(VN-2000): give --crs, e.g. --crs EPSG:3405") if (
+                source.crs is None and crs.is_geographic and max(abs(xs[i]), abs(ys[i])) > 1000
+            ) else ("", "")
+            report.add(source.rows[i], "geometry",
+                       "Điểm nằm ngoài lãnh thổ Việt Nam; cần kinh độ 102–118, vĩ độ 6–23.5 (WGS 84)"
+                       + hint_vi,
+                       "The point is outside Vietnam; expected longitude 102–118 and latitude "
+                       "6–23.5 (WGS 84)" + hint_en, f"{xs[i]}, {ys[i]}")
         lon[i] = lat[i] = np.nan
     return Points(lon, lat, used)
 

@@ -269,13 +269,86 @@ def _refuse_json_nul(p: Path) -> None:
                            "text")
 
 
+def check_readable(p: Path) -> None:
+    """A path that is missing, a directory, unreadable or 0 bytes is named as such (the readers
+    would otherwise end in an OSError traceback or GDAL's 'not recognized as a supported format')."""
+    if not p.exists():
+        raise FileRejected(f"Không tìm thấy tệp {p}", f"File not found: {p}")
+    if p.is_dir():
+        raise FileRejected(f"{p} là thư mục, không phải tệp; cần một tệp (thư mục Shapefile: nén "
+                           "thành .zip)",
+                           f"{p} is a directory, not a file; expected a file (a Shapefile folder: "
+                           "zip it)")
+    try:
+        with p.open("rb") as fh:
+            empty = not fh.read(1)
+    except OSError as exc:
+        raise FileRejected(f"Không mở được tệp {p}: {exc.strerror}",
+                           f"Cannot open {p}: {exc.strerror}") from exc
+    if empty:
+        raise FileRejected(f"Tệp rỗng (0 byte): {p}", f"The file is empty (0 bytes): {p}")
+
+
+def sheet_table(raw: pd.DataFrame) -> tuple[pd.DataFrame, list[int], dict[str, str]]:
+    """(frame, row numbers, original column names) of a sheet read without a header.
+
+    As for CSV: the first non-blank row is the header, blank rows are skipped but counted, so row
+    numbers are those Excel shows; a header cell left empty is named cot_N, and a repeated header
+    name is refused (tidy_frame)."""
+    cells = [[_clean_cell(v) for v in rec] for rec in raw.itertuples(index=False)]
+    filled = [i for i, rec in enumerate(cells) if any(v is not None for v in rec)]
+    if not filled:
+        return pd.DataFrame(), [], {}
+    first = filled[0]
+    header = [f"cot_{j + 1}" if v is None else str(v) for j, v in enumerate(cells[first])]
+    body = [i for i in filled if i > first]
+    # Columns with neither a header nor a value (formatting only) are not the user's columns.
+    keep = [j for j, v in enumerate(cells[first]) if v is not None
+            or any(cells[i][j] is not None for i in body)]
+    frame = pd.DataFrame([[cells[i][j] for j in keep] for i in body],
+                         columns=[header[j] for j in keep], dtype=object)
+    frame, _, original = tidy_frame(frame, first_row=first + 2)
+    # pandas' row 0 is the sheet's row 1 (header=None keeps leading blank rows).
+    return frame, [i + 1 for i in body], original
+
+
+_JSON_CRS = re.compile(r'"crs"\s*:\s*\{\s*"type"\s*:\s*"name"\s*,\s*"properties"\s*:\s*\{\s*'
+                       r'"name"\s*:\s*"([^"]*)"')
+
+
+def _refuse_unknown_json_crs(p: Path) -> None:
+    """GDAL reads a GeoJSON whose (pre-RFC 7946) ``crs`` member it does not know as WGS 84,
+    without a word: the points would be placed as if in degrees. Such a file is refused, naming
+    the member, rather than guessed."""
+    name = p.name.lower()
+    if not name.endswith((".geojson", ".json", ".geojson.gz", ".json.gz")):
+        return
+    try:
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(p, "rb") as fh:
+            head = fh.read(65536).decode("utf-8", "replace")
+    except (OSError, EOFError, zlib.error):
+        return  # unreadable: GDAL says why
+    m = _JSON_CRS.search(head)
+    if not m:
+        return
+    try:
+        CRS.from_user_input(m.group(1))
+    except Exception as exc:  # noqa: BLE001 - pyproj raises several types for bad input
+        raise FileRejected(
+            f"Thành phần \"crs\" của tệp ghi hệ tọa độ không xác định: '{m.group(1)}'; cần mã EPSG "
+            "như EPSG:4326 hoặc EPSG:3405 (hoặc bỏ thành phần \"crs\" nếu tọa độ là WGS 84)",
+            f"The file's \"crs\" member names an unknown CRS: '{m.group(1)}'; expected an EPSG "
+            "code such as EPSG:4326 or EPSG:3405 (or remove the \"crs\" member if the coordinates "
+            "are WGS 84)") from exc
+
+
 def read_source(path: Path | str, *, sheet: str | None = None, encoding: str | None = None,
                 layer: str | None = None) -> SourceTable:
     """Read any supported file; raise FileRejected with a bilingual reason otherwise."""
     p = Path(path)
     name = p.name.lower()
-    if not p.exists():
-        raise FileRejected(f"Không tìm thấy tệp {p}", f"File not found: {p}")
+    check_readable(p)
     if name.endswith((".csv", ".txt", ".tsv")):
         text, used = decode_text(p.read_bytes(), encoding)
         frame, rows, original, unreadable = read_csv_text(text)
@@ -283,13 +356,16 @@ def read_source(path: Path | str, *, sheet: str | None = None, encoding: str | N
                            unreadable=unreadable)
     if name.endswith((".xlsx", ".xlsm")):
         try:
-            frame = pd.read_excel(p, sheet_name=sheet or 0, dtype=object, engine="openpyxl")
+            # header=None: pandas would rename a repeated header ('loai.1') and take a blank
+            # first row as the header; the sheet is read as cells and its header found as in CSV.
+            raw = pd.read_excel(p, sheet_name=sheet or 0, header=None, dtype=object, engine="openpyxl")
         except Exception as exc:  # noqa: BLE001 - any openpyxl failure is a bad file
             raise FileRejected(f"Không đọc được XLSX: {exc}", f"Cannot read XLSX: {exc}") from exc
-        frame, rows, original = tidy_frame(frame, first_row=2)
+        frame, rows, original = sheet_table(raw)
         return SourceTable(frame, rows, encoding="xlsx", original_columns=original)
     if name.endswith(VECTOR_SUFFIXES):
         _refuse_json_nul(p)
+        _refuse_unknown_json_crs(p)
         kw = {"layer": layer} if layer else {}
         if encoding:
             kw["encoding"] = encoding

@@ -11,7 +11,7 @@ the feature when it has one.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 
@@ -75,6 +75,12 @@ class ImportReport:
         shown = None if value is None else str(value)[:200]
         self.errors.append(Issue(row, field_name, vi, en, shown, file,
                                  None if code is None else str(code)[:50]))
+
+    def name_codes(self, codes: dict[int, str]) -> None:
+        """Give each row's error the code of its row (e.g. the external id), so a clerk can find
+        the record by its own number as well as by the row."""
+        self.errors = [replace(e, code=str(codes[e.row])[:50]) if e.code is None and e.row in codes
+                       and codes[e.row] is not None else e for e in self.errors]
 
     def area_changed_m2(self) -> float:
         """Sum of |area after - area before| over the repairs: how much the repairs moved."""
