@@ -9,10 +9,14 @@ load test for a quick look.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 import statistics
 import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import httpx
 from sqlalchemy import text
@@ -52,28 +56,89 @@ def request_mix(extent: tuple[float, float, float, float], rng: random.Random) -
     ])
 
 
-async def load_test(base: str, headers: dict[str, str], extent, clients: int, seconds: float):
-    latencies: list[float] = []
-    errors: list[str] = []
+@dataclass
+class Call:
+    """One request of a load mix; `kind` groups the figures (tile, items, aggregate, edit)."""
+
+    path: str
+    kind: str = "read"
+    method: str = "GET"
+    json: dict | None = None
+    headers: dict[str, str] | None = None
+
+
+@dataclass
+class LoadResult:
+    """What the simulated clients saw; plain lists and counters so it crosses processes."""
+
+    latencies: dict[str, list[float]] = field(default_factory=dict)  # seconds, by kind
+    statuses: Counter = field(default_factory=Counter)  # (kind, status or exception name)
+    databases: Counter = field(default_factory=Counter)  # X-Antt-Database of each answer
+    errors: list[str] = field(default_factory=list)  # the first MAX_ERROR_LINES, with titles
+    error_count: int = 0
+    created: list[int] = field(default_factory=list)  # ids answered to POSTs (201)
+
+    def merge(self, other: LoadResult) -> LoadResult:
+        for kind, values in other.latencies.items():
+            self.latencies.setdefault(kind, []).extend(values)
+        self.statuses += other.statuses
+        self.databases += other.databases
+        self.errors += other.errors[:max(0, MAX_ERROR_LINES - len(self.errors))]
+        self.error_count += other.error_count
+        self.created += other.created
+        return self
+
+    def all_latencies(self) -> list[float]:
+        return [v for values in self.latencies.values() for v in values]
+
+
+MAX_ERROR_LINES = 20
+OK_STATUSES = frozenset({200, 201, 204, 304})
+
+
+def _problem_title(r: httpx.Response) -> str:
+    """The title and detail of a problem+json answer (what the API says went wrong)."""
+    try:
+        body = r.json()
+        return f"{body.get('title')}: {body.get('detail')}"
+    except ValueError:
+        return r.text[:200]
+
+
+async def load_test(base: str, headers: dict[str, str], clients: int, seconds: float,
+                    next_call: Callable[[random.Random], Call | str], seed: int = 0) -> LoadResult:
+    """`clients` sequential clients, each with its own connection and cookie jar (a writer's
+    antt_lsn cookie stays its own, as in browsers), asking `next_call(rng)` until the deadline."""
+    result = LoadResult()
     deadline = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
-    async def client_loop(seed: int, client: httpx.AsyncClient) -> None:
-        rng = random.Random(seed)
-        while time.monotonic() < deadline:
-            path = request_mix(extent, rng)
-            t = time.perf_counter()
-            try:
-                r = await client.get(path)
-                if r.status_code != 200:
-                    errors.append(f"{r.status_code} {path}")
-            except httpx.HTTPError as exc:
-                errors.append(f"{type(exc).__name__} {path}")
-            latencies.append(time.perf_counter() - t)
+    async def client_loop(i: int) -> None:
+        rng = random.Random(seed * 100_003 + i)
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120,
+                                     limits=httpx.Limits(max_connections=1)) as client:
+            while time.monotonic() < deadline:
+                call = next_call(rng)
+                call = Call(call) if isinstance(call, str) else call
+                t = time.perf_counter()
+                try:
+                    r = await client.request(call.method, call.path, json=call.json, headers=call.headers)
+                    outcome: int | str = r.status_code
+                except httpx.HTTPError as exc:
+                    r, outcome = None, type(exc).__name__
+                result.latencies.setdefault(call.kind, []).append(time.perf_counter() - t)
+                result.statuses[(call.kind, outcome)] += 1
+                if r is not None:
+                    result.databases[r.headers.get("x-antt-database", "?")] += 1
+                    if r.status_code == 201 and call.method == "POST":
+                        result.created.append(int(r.json()["id"]))
+                if outcome not in OK_STATUSES:
+                    result.error_count += 1
+                    if len(result.errors) < MAX_ERROR_LINES:
+                        why = _problem_title(r) if r is not None else ""
+                        result.errors.append(f"{outcome} {call.method} {call.path} {why}".strip())
 
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120, limits=limits) as client:
-        await asyncio.gather(*(client_loop(i, client) for i in range(clients)))
-    return latencies, errors
+    await asyncio.gather(*(client_loop(i) for i in range(clients)))
+    return result
 
 
 def main() -> None:
@@ -100,11 +165,13 @@ def main() -> None:
                       f"{size / 1e6:.2f} MB ({'OK' if p50 < 150 else 'over'} the 150 ms goal)")
             print(f"== {CLIENTS} concurrent clients for {seconds:.0f} s (viewer; points, hexagons, units)")
             started = time.monotonic()
-            latencies, errors = asyncio.run(load_test(base, viewer, extent, CLIENTS, seconds))
+            result = asyncio.run(load_test(base, viewer, CLIENTS, seconds,
+                                           functools.partial(request_mix, extent)))
             elapsed = time.monotonic() - started
+            latencies, errors = result.all_latencies(), result.errors
             print(f"requests {len(latencies):,} ({len(latencies) / elapsed:.0f}/s), "
                   f"p50 {statistics.median(latencies) * 1e3:.0f} ms, p95 {pct(latencies, .95) * 1e3:.0f} ms, "
-                  f"p99 {pct(latencies, .99) * 1e3:.0f} ms, errors {len(errors)} (0 expected)")
+                  f"p99 {pct(latencies, .99) * 1e3:.0f} ms, errors {result.error_count} (0 expected)")
             if errors:
                 print("first errors:", errors[:5])
             print(f"server peak RSS (VmHWM): {peak_rss_mb(proc.pid):.0f} MB")

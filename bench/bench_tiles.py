@@ -118,19 +118,46 @@ def server(argv: list[str], env: dict[str, str], port: int, probe: str) -> Itera
             proc.wait()
 
 
-def peak_rss_mb(pid: int) -> float:
-    """Peak resident memory (VmHWM) of a live process, in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+def proc_status_mb(pid: int, field: str = "VmHWM") -> float:
+    """A memory field of /proc/PID/status (VmHWM = peak resident, VmRSS, RssAnon...) in MB;
+    NaN when the process is gone."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return float("nan")
+    for line in lines:
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
 
-def our_server(url: str, port: int, cache_mb: float = 0):
-    """Our API on loopback; `cache_mb` 0 turns the shared tile cache off (every tile built)."""
-    env = {"DATABASE_URL": url, "ANTT_SECRET_KEY": SECRET, "ANTT_TILE_CACHE_MB": str(cache_mb)}
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a live process, in MB."""
+    return proc_status_mb(pid, "VmHWM")
+
+
+def child_pids(pid: int) -> list[int]:
+    """Every descendant of a process (e.g. uvicorn's worker processes), from /proc."""
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids = [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for kid in kids:
+            out += [kid, *child_pids(kid)]
+    return out
+
+
+def our_server(url: str, port: int, cache_mb: float = 0, workers: int = 1,
+               read_url: str | None = None):
+    """Our API on loopback; `cache_mb` 0 turns the shared tile cache off (every tile built).
+    `workers` > 1: uvicorn's worker processes behind one port; `read_url`: READ_DATABASE_URL
+    (none: every request on the primary, even if the caller's environment names a replica)."""
+    env = {"DATABASE_URL": url, "ANTT_SECRET_KEY": SECRET, "ANTT_TILE_CACHE_MB": str(cache_mb),
+           "READ_DATABASE_URL": read_url or ""}
     argv = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "warning", "--no-access-log"]
+            "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers)]
     return server(argv, env, port, "/conformance")
 
 
