@@ -12,6 +12,7 @@ import asyncio
 import functools
 import os
 import random
+import ssl
 import statistics
 import time
 from collections import Counter
@@ -108,36 +109,44 @@ def _problem_title(r: httpx.Response) -> str:
 async def load_test(base: str, headers: dict[str, str], clients: int, seconds: float,
                     next_call: Callable[[random.Random], Call | str], seed: int = 0) -> LoadResult:
     """`clients` sequential clients, each with its own connection and cookie jar (a writer's
-    antt_lsn cookie stays its own, as in browsers), asking `next_call(rng)` until the deadline."""
+    antt_lsn cookie stays its own, as in browsers), asking `next_call(rng)` until the deadline.
+
+    The clients are built before the clock starts and share one SSL context: httpx loads the
+    CA bundle for each client otherwise (~50 ms CPU each, seconds for 100 clients), which
+    would be timed and would starve the server of CPU on a small machine."""
     result = LoadResult()
+    tls = ssl.create_default_context()  # loopback http: never used, but built once, not per client
+    pool = [httpx.AsyncClient(base_url=base, headers=headers, timeout=120, verify=tls,
+                              limits=httpx.Limits(max_connections=1)) for _ in range(clients)]
     deadline = time.monotonic() + seconds
 
-    async def client_loop(i: int) -> None:
+    async def client_loop(i: int, client: httpx.AsyncClient) -> None:
         rng = random.Random(seed * 100_003 + i)
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120,
-                                     limits=httpx.Limits(max_connections=1)) as client:
-            while time.monotonic() < deadline:
-                call = next_call(rng)
-                call = Call(call) if isinstance(call, str) else call
-                t = time.perf_counter()
-                try:
-                    r = await client.request(call.method, call.path, json=call.json, headers=call.headers)
-                    outcome: int | str = r.status_code
-                except httpx.HTTPError as exc:
-                    r, outcome = None, type(exc).__name__
-                result.latencies.setdefault(call.kind, []).append(time.perf_counter() - t)
-                result.statuses[(call.kind, outcome)] += 1
-                if r is not None:
-                    result.databases[r.headers.get("x-antt-database", "?")] += 1
-                    if r.status_code == 201 and call.method == "POST":
-                        result.created.append(int(r.json()["id"]))
-                if outcome not in OK_STATUSES:
-                    result.error_count += 1
-                    if len(result.errors) < MAX_ERROR_LINES:
-                        why = _problem_title(r) if r is not None else ""
-                        result.errors.append(f"{outcome} {call.method} {call.path} {why}".strip())
+        while time.monotonic() < deadline:
+            call = next_call(rng)
+            call = Call(call) if isinstance(call, str) else call
+            t = time.perf_counter()
+            try:
+                r = await client.request(call.method, call.path, json=call.json, headers=call.headers)
+                outcome: int | str = r.status_code
+            except httpx.HTTPError as exc:
+                r, outcome = None, type(exc).__name__
+            result.latencies.setdefault(call.kind, []).append(time.perf_counter() - t)
+            result.statuses[(call.kind, outcome)] += 1
+            if r is not None:
+                result.databases[r.headers.get("x-antt-database", "?")] += 1
+                if r.status_code == 201 and call.method == "POST":
+                    result.created.append(int(r.json()["id"]))
+            if outcome not in OK_STATUSES:
+                result.error_count += 1
+                if len(result.errors) < MAX_ERROR_LINES:
+                    why = _problem_title(r) if r is not None else ""
+                    result.errors.append(f"{outcome} {call.method} {call.path} {why}".strip())
 
-    await asyncio.gather(*(client_loop(i) for i in range(clients)))
+    try:
+        await asyncio.gather(*(client_loop(i, c) for i, c in enumerate(pool)))
+    finally:
+        await asyncio.gather(*(c.aclose() for c in pool))
     return result
 
 
