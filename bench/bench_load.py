@@ -71,6 +71,7 @@ from bench.bench_tiles import (
     pct,
     peak_rss_mb,
     proc_status_mb,
+    server_log,
     token_for,
 )
 
@@ -382,6 +383,9 @@ class Figures:
     elapsed: float
     generator_cpu: float
     memory: Memory
+    server_log: list[str]  # what the API wrote to stderr during the run (warnings, errors)
+    retried: int = 0
+    load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average as the load started and ended
 
     @property
     def replica_share(self) -> float:
@@ -413,20 +417,22 @@ def run_configuration(label: str, url: str, mix: Mix, *, workers: int, read_url:
         base = f"http://127.0.0.1:{port}"
         if read_url:
             _wait_for_replica_reads(base)
+        load_before = os.getloadavg()[0]
         result, elapsed, gen_cpu, memory = run_load(base, mix, clients, seconds, processes,
                                                     proc.pid, postmasters)
         memory.sample(proc.pid, postmasters)
+        log = [line for line in server_log(proc).splitlines() if line.strip()]
     latencies = result.all_latencies()
     by_kind = {k: (len(v), statistics.median(v) * 1e3, pct(v, .95) * 1e3)
                for k, v in sorted(result.latencies.items())}
     return Figures(label, len(latencies), len(latencies) / elapsed, statistics.median(latencies) * 1e3,
                    pct(latencies, .95) * 1e3, pct(latencies, .99) * 1e3, result.error_count,
                    result.statuses, result.errors, result.databases, by_kind, result.created,
-                   elapsed, gen_cpu, memory)
+                   elapsed, gen_cpu, memory, log, result.retried, (load_before, os.getloadavg()[0]))
 
 
 def report(f: Figures, processes: int) -> None:
-    print(f"-- {f.label}")
+    print(f"-- {f.label} (1-minute load average {f.load[0]:.1f} at the start, {f.load[1]:.1f} at the end)")
     print(f"requests {f.requests:,} in {f.elapsed:.1f} s = {f.throughput:.1f} req/s; "
           f"p50 {f.p50_ms:.0f} ms, p95 {f.p95_ms:.0f} ms, p99 {f.p99_ms:.0f} ms")
     for kind, (n, p50, p95) in f.by_kind.items():
@@ -435,12 +441,17 @@ def report(f: Figures, processes: int) -> None:
     for (_kind, status), n in f.statuses.items():
         codes[status] += n
     print("status: " + ", ".join(f"{s} x{n:,}" for s, n in sorted(codes.items(), key=str))
-          + f"; errors {f.errors} (0 expected)")
+          + f"; errors {f.errors} (0 expected); GETs sent again on a new connection after the "
+          f"server closed a kept-alive one: {f.retried}")
     for line in f.error_lines:
         print(f"   ! {line}")
     print("answered by: " + ", ".join(f"{k} {n:,}" for k, n in sorted(f.databases.items()))
           + f" (replica {f.replica_share:.0%})")
     print(f"edits inserted {len(f.created):,}")
+    if f.server_log:
+        print(f"server log: {len(f.server_log)} lines (warnings and errors); the last ones:")
+        for line in f.server_log[-8:]:
+            print(f"   | {line[:300]}")
     mem = f.memory
     server = ", ".join(f"{mem.server_role[pid]} {pid} {mb:.0f} MB / {mem.server_cpu[pid]:.0f} s CPU"
                        for pid, mb in mem.server.items())

@@ -94,9 +94,14 @@ def free_port() -> int:
 
 @contextmanager
 def server(argv: list[str], env: dict[str, str], port: int, probe: str) -> Iterator[subprocess.Popen]:
-    """Run a uvicorn app on loopback until the block ends (its own process group)."""
+    """Run a uvicorn app on loopback until the block ends (its own process group). Its stderr
+    goes to a file (`proc.log`, read by `server_log`), never to an unread pipe: a full pipe
+    would block the server mid-bench on its next warning."""
+    log = tempfile.NamedTemporaryFile(prefix="antt-bench-server-", suffix=".log", delete=False)
     proc = subprocess.Popen(argv, env=os.environ | env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+                            stderr=log, start_new_session=True)
+    proc.log = Path(log.name)
+    log.close()
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -106,7 +111,7 @@ def server(argv: list[str], env: dict[str, str], port: int, probe: str) -> Itera
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"server did not start: {server_log(proc)[-2000:]}")
             time.sleep(0.3)
         yield proc
     finally:
@@ -116,6 +121,15 @@ def server(argv: list[str], env: dict[str, str], port: int, probe: str) -> Itera
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        proc.log.unlink(missing_ok=True)
+
+
+def server_log(proc: subprocess.Popen) -> str:
+    """What the server wrote to stderr so far (warnings and errors: --log-level warning)."""
+    try:
+        return proc.log.read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 def proc_status_mb(pid: int, field: str = "VmHWM") -> float:
