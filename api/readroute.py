@@ -345,7 +345,21 @@ def request_connection(request: Request) -> Iterator[Connection]:
             raise ReplicaLost(str(exc)) from exc
         raise
     finally:
+        release(conn)
+
+
+def release(conn: Connection) -> None:
+    """Give `conn` back to its pool. Closing rolls back what is left open; when the server
+    went away after the request's work was done (the answer is built, every write committed),
+    that rollback fails: the connection is dropped instead, and the answer stands."""
+    try:
         conn.close()
+    except DBAPIError as exc:
+        log.warning("%s: connection lost while releasing it (%s); dropped", _name(conn.engine),
+                    str(getattr(exc, "orig", exc)).strip().splitlines()[:1])
+        if not conn.closed:  # (a disconnect seen by SQLAlchemy has invalidated and closed it)
+            conn.invalidate(exc)
+            conn.close()
 
 
 def _current_lsn() -> str | None:

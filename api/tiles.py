@@ -58,6 +58,7 @@ from api.readroute import (
     is_replica_failure,
     min_lsn_of,
     open_read_connection,
+    release,
 )
 from layers import tilecache
 from layers.sql import extent_query, no_jit
@@ -101,7 +102,12 @@ def autocommit(conn: Connection) -> Iterator[Connection]:
         yield conn
     finally:
         if not dbapi.closed:
-            dbapi.autocommit = False
+            try:
+                dbapi.autocommit = False
+            except conn.dialect.loaded_dbapi.Error as exc:
+                # The server went away after the statements ran: what they returned stands, the
+                # connection is dropped from the pool rather than put back half-reset.
+                conn.invalidate(exc)
 
 
 @contextmanager
@@ -128,7 +134,7 @@ def serve_tile(request: Request, token: str | None, collection_id: str, z: int, 
             get_router().lost(conn.engine, exc)
             request.scope.setdefault("state", {})[PRIMARY_ONLY] = True
         finally:
-            conn.close()
+            release(conn)
     raise AssertionError("unreachable")
 
 
