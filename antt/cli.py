@@ -199,7 +199,7 @@ def serve(
     # X-Forwarded-For, trusted only from ANTT_FORWARDED_ALLOW_IPS.
     uvicorn.run("api.app:create_app", factory=True, host=host or s.host, port=port or s.port,
                 workers=workers, proxy_headers=bool(s.forwarded_allow_ips),
-                forwarded_allow_ips=s.forwarded_allow_ips)
+                forwarded_allow_ips=s.forwarded_allow_ips, timeout_keep_alive=s.keep_alive_s)
 
 
 def _register_subcommands() -> None:

@@ -78,6 +78,14 @@ class Settings(BaseSettings):
         description="Proxies whose X-Forwarded-For is trusted (comma-separated IPs, '*' for any): "
                     "behind a proxy the failed-login limit per IP needs the client's address.",
     )
+    keep_alive_s: int = Field(
+        default=75,
+        description="How long an idle HTTP connection is kept open (uvicorn's default is 5 s). "
+                    "Longer than a proxy's idle timeout (nginx: 60 s), and long enough that a "
+                    "busy server's event loop, seconds behind, does not close a connection the "
+                    "client has just sent its next request on (a POST lost that way cannot be "
+                    "sent again safely).",
+    )
     secret_key: str | None = Field(default=None, description="Token signing key; generated once.")
     token_minutes: int = 8 * 60
     basemap_url: str | None = Field(

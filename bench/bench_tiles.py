@@ -47,6 +47,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
+from antt.settings import get_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "antt-bench-signing-key-for-loopback-only-0123456789"
 DEFAULT_INCIDENTS = 50_000
@@ -171,7 +173,8 @@ def our_server(url: str, port: int, cache_mb: float = 0, workers: int = 1,
     env = {"DATABASE_URL": url, "ANTT_SECRET_KEY": SECRET, "ANTT_TILE_CACHE_MB": str(cache_mb),
            "READ_DATABASE_URL": read_url or ""}
     argv = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers)]
+            "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers),
+            "--timeout-keep-alive", str(get_settings().keep_alive_s)]  # as `antt serve` runs it
     return server(argv, env, port, "/conformance")
 
 

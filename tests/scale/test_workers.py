@@ -87,3 +87,26 @@ def test_serve_with_two_uvicorn_workers(haiphong_url, servers):
         with server.client() as c:
             codes.append(login(c, "dung", "sai").status_code)
     assert codes == [401] * LIMIT + [429, 429]
+
+
+def test_idle_connection_kept_past_uvicorns_default(db_url, servers):
+    """`antt serve` keeps an idle HTTP/1.1 connection ANTT_KEEP_ALIVE_S (uvicorn alone: 5 s).
+    Under load a 5 s timer raced the client's next request on the same connection and lost it
+    (bench_load: POSTs failed with ReadError). The same socket answers after 6 s idle."""
+    import http.client
+
+    a = servers({"DATABASE_URL": db_url, "ANTT_KEEP_ALIVE_S": "30"}).wait_ready()
+    conn = http.client.HTTPConnection("127.0.0.1", a.port, timeout=20)
+    try:
+        conn.request("GET", "/healthz")
+        first = conn.getresponse()
+        assert first.status == 200 and first.read()
+        sock = conn.sock
+        time.sleep(6.0)
+        # closed by the server: RemoteDisconnected here, or a new socket
+        conn.request("GET", "/healthz")
+        again = conn.getresponse()
+        assert again.status == 200 and again.read()
+        assert conn.sock is sock
+    finally:
+        conn.close()
