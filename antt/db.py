@@ -12,10 +12,12 @@ database is kept in a process.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DisconnectionError
 
 MIN_POSTGIS = (3, 1)
 
@@ -44,7 +46,36 @@ def database_url(start: bool = False) -> str:
 
 
 def make_engine(url: str, **kw) -> Engine:
-    return create_engine(url, pool_pre_ping=True, future=True, **kw)
+    return create_engine(url, **{"pool_pre_ping": True, "future": True, **kw})
+
+
+PING_AFTER_IDLE_S = 1.0
+
+
+def api_engine(url: str, **kw) -> Engine:
+    """An engine for request traffic. `pool_pre_ping` costs a round trip on every checkout,
+    i.e. on every request (a cached tile is otherwise a single indexed read). Here a pooled
+    connection is pinged only when it sat idle longer than PING_AFTER_IDLE_S: a server restart
+    or failover is still noticed at checkout after a quiet second, and a connection that dies
+    between two busy requests fails its statement, which invalidates the pool (SQLAlchemy) and
+    is answered as a lost replica (retried on the primary) or a 503 problem+json."""
+    engine = make_engine(url, pool_pre_ping=False, **kw)
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, proxy) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:  # the pool reconnects and tries again
+            raise DisconnectionError(str(exc).strip()) from exc
+
+    return engine
 
 
 def _api_connect_args() -> dict[str, object]:
@@ -66,16 +97,16 @@ _timed: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines with the API's st
 @lru_cache
 def get_engine() -> Engine:
     """The primary: every write, and every read that must see the latest writes."""
-    engine = make_engine(database_url(start=False), pool_size=10, max_overflow=20,
-                         connect_args=_api_connect_args())
+    engine = api_engine(database_url(start=False), pool_size=10, max_overflow=20,
+                        connect_args=_api_connect_args())
     _timed.add(engine)
     return engine
 
 
 @lru_cache
 def _read_engines(urls: tuple[str, ...]) -> tuple[Engine, ...]:
-    engines = tuple(make_engine(sqlalchemy_url(u), pool_size=10, max_overflow=20,
-                                connect_args=_api_connect_args()) for u in urls)
+    engines = tuple(api_engine(sqlalchemy_url(u), pool_size=10, max_overflow=20,
+                               connect_args=_api_connect_args()) for u in urls)
     _replicas.update(engines)
     _timed.update(engines)
     return engines
