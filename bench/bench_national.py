@@ -294,6 +294,7 @@ def planner_figures(client: httpx.Client, auth: Auth, place: Place, repeats: int
     from bench.bench_planner import _round_trip
 
     print(f"== planner (province {place.province}, planner account, run=direct)")
+    client = httpx.Client(base_url=client.base_url, headers=auth.planner, timeout=600)  # _round_trip's auth
     body = {"scope": {"province": place.province}, "date": str(place.last), "radius_m": 500, "p": 10,
             "weights": {"population": 1, "incidents": 20, "no_model": 2000},
             "candidates": {"kinds": ["villages", "institutions", "launch_points"]}}
@@ -306,6 +307,7 @@ def planner_figures(client: httpx.Client, auth: Auth, place: Place, repeats: int
     if sites:
         measure(client, "planner", "planner evaluate, province, 10 sites", "/planner/evaluate", auth.planner,
                 body={**body, "sites": sites}, repeats=repeats)
+    client.close()
 
 
 def tile_figures(url: str, auth: Auth, place: Place, rounds: int) -> None:
@@ -442,10 +444,14 @@ def database() -> Iterator[tuple[str, bool]]:
 
 
 def clean_up(url: str, since: dt.datetime) -> None:
-    """Memo and cache rows the bench made (never data): reach_cache, tile_cache."""
+    """Memo and cache rows made while the bench ran (never data): reach_cache, and tile_cache
+    entries of the two layers it tiled (a cache: an entry another server stored meanwhile is
+    only built again)."""
     with _engine(url).begin() as conn:
         reach = conn.execute(text("DELETE FROM reach_cache WHERE computed_at >= :t"), {"t": since}).rowcount
-        tiles = conn.execute(text("DELETE FROM tile_cache WHERE created_at >= :t"), {"t": since}).rowcount
+        tiles = conn.execute(text(
+            "DELETE FROM tile_cache WHERE created_at >= :t AND split_part(layer, ':', 1) = ANY(:layers)"),
+            {"t": since, "layers": ["incidents", "incident_hexagons"]}).rowcount
     print(f"cleaned up: {reach:,} reach_cache and {tiles:,} tile_cache rows made during the bench")
 
 
