@@ -29,7 +29,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import Connection, text
 
-from antt.crs import METRIC_SRID
 from antt.settings import get_settings
 from api.deps import Principal, get_conn, get_principal
 from api.guards import reject_nul
@@ -37,6 +36,7 @@ from api.problems import Problem, field_error
 from geo import coverage as cov
 from geo.filters import IncidentFilter
 from layers.filters import VIETNAM_BBOX, FilterError, parse_bbox
+from layers.sql import simplified_sql
 
 PROBLEM = "application/problem+json"
 COUNT_COLUMNS = ("incidents", "youth_incidents", "incidents_last_year")
@@ -171,13 +171,13 @@ def suppress_small(records: list[dict[str, Any]], principal: Principal,
 
 
 def geometries(conn: Connection, ids: list[int], simplify_m: float) -> dict[int, Any]:
-    """Unit polygons as GeoJSON, simplified in metres (EPSG:3405) for display."""
+    """Unit polygons as GeoJSON, simplified by `simplify_m` metres for display
+    (layers.sql.simplified_sql: in degrees, not through a metric CRS)."""
     if not ids:
         return {}
     rows = conn.execute(text(
-        "SELECT id, ST_AsGeoJSON(CASE WHEN :s > 0 THEN ST_Transform(ST_SimplifyPreserveTopology("
-        f"ST_Transform(geom, {METRIC_SRID}), :s), 4326) ELSE geom END, 6) AS g "
-        "FROM admin_unit WHERE id = ANY(:ids)"), {"ids": ids, "s": simplify_m}).all()
+        f"SELECT id, ST_AsGeoJSON(CASE WHEN :s > 0 THEN {simplified_sql('geom', ':s', True)} "
+        "ELSE geom END, 6) AS g FROM admin_unit WHERE id = ANY(:ids)"), {"ids": ids, "s": simplify_m}).all()
     return {r.id: json.loads(r.g) if r.g else None for r in rows}
 
 

@@ -178,16 +178,19 @@ def our_server(url: str, port: int, cache_mb: float = 0, workers: int = 1,
     return server(argv, env, port, "/conformance")
 
 
-def token_for(url: str, role: str) -> str:
-    """An account of ROLE in the bench database and a bearer token signed like the server's."""
+def token_for(url: str, role: str, scope_level: str = "all", scope_code: str | None = None) -> str:
+    """An account of ROLE (scoped to a province or commune when asked; its own username then)
+    in the bench database and a bearer token signed like the server's."""
     os.environ["ANTT_SECRET_KEY"] = SECRET
     from antt.accounts import create_user
     from antt.settings import get_settings
     from api.deps import issue_token
 
     get_settings.cache_clear()
+    name = f"bench-{role}" if scope_code is None else f"bench-{role}-{scope_level}-{scope_code}"
     with _engine(url).begin() as conn:
-        account = create_user(conn, f"bench-{role}", "bench-password", role, replace=True)
+        account = create_user(conn, name, "bench-password", role, scope_level=scope_level,
+                              scope_code=scope_code, replace=True)
     return issue_token(account)
 
 

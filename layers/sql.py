@@ -253,12 +253,29 @@ def source_and_where(q: LayerQuery, *, with_bbox: bool = True) -> tuple[str, lis
     return source, where or ["TRUE"], params
 
 
+# Metres on the ground in one degree of latitude (and of longitude at the equator).
+METRES_PER_DEGREE = 111_320.0
+
+
+def simplified_sql(geom: str, tolerance_m: str, preserve_topology: bool = False) -> str:
+    """SQL simplifying lon/lat `geom` by a tolerance in metres (an SQL expression), for display.
+
+    Done in degrees (metres / METRES_PER_DEGREE): the same tolerance north-south, up to 8 %
+    finer east-west across Vietnam (8.5-23.5°N), never coarser. Why not in EPSG:3405: that
+    transformed every vertex there and back, 6 s for the 7 M vertices of the 3,321 national
+    communes (the country's choropleth on every load) against 0.3 s in degrees."""
+    tolerance = f"CAST({tolerance_m} AS float8) / {METRES_PER_DEGREE}"
+    if preserve_topology:
+        return f"ST_SimplifyPreserveTopology({geom}, {tolerance})"
+    return f"ST_Simplify({geom}, {tolerance}, true)"
+
+
 def _geometry_sql(q: LayerQuery) -> str:
-    """GeoJSON text of the geometry: full unless asked to simplify (Douglas-Peucker in metres in
-    EPSG:3405, keeping tiny parts; display only, ~3x faster than the topology-preserving one)."""
+    """GeoJSON text of the geometry: full unless asked to simplify (Douglas-Peucker, keeping
+    tiny parts: simplified_sql; display only, ~3x faster than the topology-preserving one)."""
     geom = "t.geom"
     if q.simplify_m and q.layer.geometry_type != "Point":
-        geom = f"ST_Transform(ST_Simplify(ST_Transform(t.geom, {METRIC_SRID}), :simplify_m, true), 4326)"
+        geom = simplified_sql("t.geom", ":simplify_m")
     return f"coalesce(ST_AsGeoJSON({geom}, {GEOJSON_DECIMALS}), 'null')"
 
 

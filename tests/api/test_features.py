@@ -175,6 +175,24 @@ def test_full_geometry_and_simplified(layer_client, make_user):
     assert g_simple.area == pytest.approx(area_db, rel=0.05)
 
 
+@pytest.mark.parametrize("tolerance", [100, 500])
+def test_simplified_outline_stays_within_the_tolerance_on_the_ground(layer_client, make_user, tolerance):
+    """simplify=M is done in degrees (layers.sql.simplified_sql, not through EPSG:3405): the
+    outline must still stay within M metres on the ground, with fewer vertices."""
+    import json
+
+    h = make_user("viewer")
+    code = first_communes()[0]
+    simple = layer_client.get(f"/collections/communes/items?code={code}&simplify={tolerance}",
+                              headers=h).json()["features"][0]
+    (n_db, n_simple, hausdorff), = sql(
+        "SELECT ST_NPoints(geom), ST_NPoints(s), ST_HausdorffDistance(ST_Transform(geom, 3405), "
+        "ST_Transform(s, 3405)) FROM admin_unit, ST_SetSRID(ST_GeomFromGeoJSON(:g), 4326) s "
+        "WHERE level = 'commune' AND code = :c", g=json.dumps(simple["geometry"]), c=code)
+    assert n_simple < n_db
+    assert 0 < hausdorff <= tolerance * 1.001  # UTM's scale factor, 0.9996..1.0004
+
+
 def test_single_item_with_etag_and_404(layer_client, make_user):
     h = make_user("planner")
     model_id = sql("SELECT min(id) FROM security_model")[0][0]
