@@ -84,8 +84,9 @@ def db_problem(exc: BaseException) -> tuple[int, str, str, dict[str, str], str |
     out of memory -> 503 with Retry-After (the same request will work once it is back; pools
     ping idle connections and drop dead ones, so workers recover without a restart); a
     statement over the timeout -> 503 (narrow the request); disk full -> 507; a
-    concurrent-update conflict -> 503, retry; constraint violations -> 409/422; bad data -> 400. Anything else -> 500. The SQL and the
-    server's message are logged, never sent (they may name tables and values)."""
+    concurrent-update conflict -> 503, retry; constraint violations -> 409/422; bad data ->
+    400. Anything else -> 500. The SQL and the server's message are logged, never sent (they
+    may name tables and values)."""
     if isinstance(exc, PoolTimeout):
         return 503, *_UNAVAILABLE, {"Retry-After": "2"}, None
     orig = getattr(exc, "orig", None)
