@@ -6,8 +6,9 @@ launch ceremonies, reviews — date, unit, place, participants, notes, attachmen
 - ``POST /events/import``: an Excel workbook with a sheet "Sự kiện" (the template's, see
   api/templates.py): every row checked first, nothing written unless all are valid.
 
-``check_event`` is the one validation of an event, used by the API and by the Excel uploads,
-so a row of a workbook is refused for exactly the reasons a request would be.
+``api.event_rules.check_event`` is the one validation of an event, used here and by the Excel
+uploads (api/templates.py), so a row of a workbook is refused for exactly the reasons a request
+would be.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from fastapi import APIRouter, Depends, File, Header, Path, Query, Response, Upl
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, text
 
-from api.analytics import bad, clean, responses, today_vn
+from api.analytics import bad, clean, responses
 from api.audit import record
 from api.deps import Principal, get_conn, get_principal, require_roles
 from api.editing import etag, parse_if_match, stale
+from api.event_rules import check_event
 from api.guards import reject_nul
 from api.problems import Problem, field_error
 from api.scope import commune_ids_sql
@@ -71,60 +73,6 @@ class EventIn(BaseModel):
     notes: LongText | None = None
     attachments: list[FileName] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
     external_id: Text | None = None
-
-
-def check_event(conn: Connection, principal: Principal, data: dict[str, Any],
-                ) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """(columns to store, errors): every rule an event must meet, each error naming its field."""
-    errors: list[dict[str, str]] = []
-    held_on: dt.date = data["held_on"]
-    if held_on > today_vn():
-        errors.append(field_error("held_on", "không được ở tương lai (sự kiện đã tổ chức)",
-                                  "must not be in the future (an event that took place)"))
-    if held_on < dt.date(1990, 1, 1):
-        errors.append(field_error("held_on", "trước năm 1990", "before 1990"))
-    commune = conn.execute(text("""SELECT id, code, province_code FROM admin_unit
-        WHERE level = 'commune' AND code = :c
-        ORDER BY (valid_from <= :d AND (valid_to IS NULL OR :d < valid_to)) DESC, valid_from DESC LIMIT 1"""),
-        {"c": data["commune_code"], "d": held_on}).mappings().first()
-    out = {k: data.get(k) for k in ("kind", "title", "held_on", "place", "participants", "notes",
-                                     "external_id", "launch_point_id", "institution_id")}
-    out["attachments"] = list(data.get("attachments") or [])
-    if commune is None:
-        errors.append(field_error("commune_code", f"không có xã mã {data['commune_code']}",
-                                  f"no commune with code {data['commune_code']}"))
-        return out, errors
-    unit = {"level": "commune", "code": commune["code"], "commune_code": commune["code"],
-            "province_code": commune["province_code"]}
-    if not in_scope(principal, unit):
-        errors.append(field_error("commune_code", "ngoài phạm vi tài khoản", "outside the account's scope"))
-    out["commune_id"] = commune["id"]
-    out["village_id"] = None
-    if data.get("village_code"):
-        village = conn.execute(text("""SELECT id FROM admin_unit WHERE level = 'village' AND code = :v
-            AND parent_id = :c ORDER BY valid_from DESC LIMIT 1"""),
-            {"v": data["village_code"], "c": commune["id"]}).first()
-        if village is None:
-            errors.append(field_error("village_code", f"không có thôn mã {data['village_code']} thuộc xã "
-                                                      f"{commune['code']}",
-                                      f"no village {data['village_code']} in commune {commune['code']}"))
-        else:
-            out["village_id"] = village.id
-    if data.get("institution_id"):
-        inst = conn.execute(text("""SELECT id, village_id FROM institution WHERE id = :i
-            AND (commune_id = :c OR unit_at(geom, 'commune', :d) = :c)"""),
-            {"i": data["institution_id"], "c": commune["id"], "d": held_on}).first()
-        if inst is None:
-            errors.append(field_error("institution_id", f"không có cơ quan {data['institution_id']} thuộc xã",
-                                      f"no institution {data['institution_id']} in this commune"))
-        elif out["village_id"] is None:
-            out["village_id"] = inst.village_id
-    if data.get("launch_point_id") and not conn.execute(text(
-            "SELECT 1 FROM launch_point WHERE id = :l AND commune_id = :c"),
-            {"l": data["launch_point_id"], "c": commune["id"]}).first():
-        errors.append(field_error("launch_point_id", "không có điểm phát động này trong xã",
-                                  "no such launch point in this commune"))
-    return out, errors
 
 
 EVENT_SELECT = """SELECT e.id, e.external_id, e.kind, e.title, e.held_on, c.code AS commune_code,

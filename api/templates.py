@@ -25,7 +25,7 @@ from sqlalchemy import Connection, text
 from api.analytics import clean, responses, today_vn
 from api.audit import record
 from api.deps import Principal, get_conn, require_roles
-from api.events import check_event
+from api.event_rules import check_event
 from api.guards import reject_nul
 from api.problems import Problem, field_error
 from api.targets import (
