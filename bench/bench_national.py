@@ -272,22 +272,19 @@ def items_figures(client: httpx.Client, auth: Auth, place: Place) -> None:
 def analysis_figures(client: httpx.Client, auth: Auth, place: Place, repeats: int) -> None:
     print(f"== analyses (province {place.province}; police; the web page's parameters)")
     year = f"start={place.last - dt.timedelta(days=364)}&end={place.last}"
-    p = place.province
-    measure(client, "analysis", "Gi* hot spots, 500 m hexagons, province",
-            f"/analytics/hotspots?province={p}&unit=hex&cell=500&{year}", auth.police, repeats=repeats)
-    measure(client, "analysis", "Gi* hot spots, villages, province",
-            f"/analytics/hotspots?province={p}&unit=village&{year}", auth.police, repeats=repeats)
-    measure(client, "analysis", "KDE heatmap.json, province",
-            f"/analytics/heatmap.json?province={p}&{year}", auth.police, repeats=repeats)
-    measure(client, "analysis", "KDE heatmap PNG, province (the image the page loads next)",
-            f"/analytics/heatmap?format=png&province={p}&{year}", auth.police, repeats=repeats)
-    on = f"date={place.last}"
-    measure(client, "analysis", "coverage per commune, province",
-            f"/analytics/coverage/communes?{on}&province={p}", auth.police, repeats=repeats)
-    measure(client, "analysis", "coverage per commune, whole country",
-            f"/analytics/coverage/communes?{on}", auth.police, repeats=repeats)
-    measure(client, "analysis", "uncovered villages, province",
-            f"/analytics/coverage/uncovered?level=village&{on}&province={p}", auth.police, repeats=repeats)
+    p, on = place.province, f"date={place.last}"
+    for label, path in (
+        ("Gi* hot spots, 500 m hexagons, province",
+         f"/analytics/hotspots?province={p}&unit=hex&cell=500&{year}"),
+        ("Gi* hot spots, villages, province", f"/analytics/hotspots?province={p}&unit=village&{year}"),
+        ("KDE heatmap.json, province", f"/analytics/heatmap.json?province={p}&{year}"),
+        ("KDE heatmap PNG, province (the image the page loads next)",
+         f"/analytics/heatmap?format=png&province={p}&{year}"),
+        ("coverage per commune, province", f"/analytics/coverage/communes?{on}&province={p}"),
+        ("coverage per commune, whole country", f"/analytics/coverage/communes?{on}"),
+        ("uncovered villages, province", f"/analytics/coverage/uncovered?level=village&{on}&province={p}"),
+    ):
+        measure(client, "analysis", label, path, auth.police, repeats=repeats)
 
 
 def planner_figures(client: httpx.Client, auth: Auth, place: Place, repeats: int) -> None:

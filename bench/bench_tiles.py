@@ -183,7 +183,6 @@ def token_for(url: str, role: str, scope_level: str = "all", scope_code: str | N
     in the bench database and a bearer token signed like the server's."""
     os.environ["ANTT_SECRET_KEY"] = SECRET
     from antt.accounts import create_user
-    from antt.settings import get_settings
     from api.deps import issue_token
 
     get_settings.cache_clear()
