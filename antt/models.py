@@ -12,6 +12,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Computed,
     Date,
     DateTime,
     Float,
@@ -22,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from antt.crs import METRIC_SRID
 
 
 class Base(DeclarativeBase):
@@ -190,6 +193,10 @@ class Incident(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     geom: Mapped[object] = _point()
+    # The point in metres (EPSG:3405), computed by PostgreSQL from geom (migration 0013).
+    geom_m: Mapped[object] = mapped_column(
+        Geometry("POINT", srid=METRIC_SRID, spatial_index=False),
+        Computed(f"ST_Transform(geom, {METRIC_SRID})", persisted=True))
 
 
 class LaunchPoint(Base):
