@@ -145,8 +145,8 @@ def place_sql(q: IncidentQuery) -> tuple[str, dict[str, Any]]:
             raise _bad("lat" if q.lat is None else "lng", "cần cả lat và lng", "needs both lat and lng")
         radius = q.radius or 1000.0
         # Square envelope in metres (1% margin) → 4326 for the GiST index, then exact metres.
-        return (f" AND i.geom && ST_Transform(ST_Expand(c.p, :r * 1.01), 4326)"
-                f" AND ST_DWithin(ST_Transform(i.geom, {METRIC_SRID}), c.p, :r)",
+        return (" AND i.geom && ST_Transform(ST_Expand(c.p, :r * 1.01), 4326)"
+                " AND ST_DWithin(i.geom_m, c.p, :r)",
                 {"lat": q.lat, "lng": q.lng, "r": radius})
     if q.poly:
         ring = list(q.poly) + ([q.poly[0]] if q.poly[0] != q.poly[-1] else [])

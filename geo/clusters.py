@@ -50,7 +50,7 @@ def incident_clusters(bind: Bind, flt: IncidentFilter = IncidentFilter(), eps_m:
     sql = f"""
     WITH area AS MATERIALIZED ({AREA_SQL}),
     p AS (
-        SELECT i.id, i.occurred_at, i.youth_involved, ST_Transform(i.geom, {METRIC_SRID}) AS g
+        SELECT i.id, i.occurred_at, i.youth_involved, i.geom_m AS g
         FROM incident i, area
         WHERE i.geom && area.g4326 AND ST_Intersects(area.g4326, i.geom) AND {where}
     ),

@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from antt.crs import METRIC_SRID
 from geo._db import Bind, frame
 from geo.area import AREA_SQL, area_params
 from geo.filters import IncidentFilter
@@ -129,10 +128,9 @@ def emerging_hotspots(bind: Bind, flt: IncidentFilter, cell_m: float = 500.0, st
     sql = f"""
     WITH area AS MATERIALIZED ({AREA_SQL}),
     p AS MATERIALIZED (
-        SELECT ST_X(g) AS x, ST_Y(g) AS y, t FROM (
-            SELECT ST_Transform(i.geom, {METRIC_SRID}) AS g,
-                   date_trunc('{step}', i.occurred_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS t
-            FROM incident i, area WHERE i.geom && area.g4326 AND {where}) q
+        SELECT ST_X(i.geom_m) AS x, ST_Y(i.geom_m) AS y,
+               date_trunc('{step}', i.occurred_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS t
+        FROM incident i, area WHERE i.geom && area.g4326 AND {where}
     )
     SELECT {hi} AS i, {hj} AS j, t, count(*) AS n FROM p GROUP BY 1, 2, 3"""
     params |= {"hex_size": float(cell_m)} | area_params(bind, province_code, commune_code, on or flt.end)

@@ -92,16 +92,17 @@ def surface_points(bind: Bind, flt: IncidentFilter, area: bytes, reach_m: float,
                  f"WHERE level = 'commune' AND {unit})")
         params |= {"sc_commune": commune_code, "sc_province": province_code}
     wexpr = WEIGHTS[weight] if weight else "1"
-    base = (f"FROM incident i, LATERAL ST_Transform(i.geom, {METRIC_SRID}) p "
+    base = ("FROM incident i "
             f"WHERE i.geom && ST_Transform(ST_Expand(ST_GeomFromWKB(:area, {METRIC_SRID}), :reach), 4326) "
             f"AND {where}{scope}")
     params |= {"area": bytes(area), "reach": float(reach_m)}
     if square_m is not None:
-        sql = (f"SELECT (floor(ST_X(p) / :sq) + 0.5) * :sq AS x, (floor(ST_Y(p) / :sq) + 0.5) * :sq AS y, "
+        sql = ("SELECT (floor(ST_X(i.geom_m) / :sq) + 0.5) * :sq AS x, "
+               "(floor(ST_Y(i.geom_m) / :sq) + 0.5) * :sq AS y, "
                f"sum({wexpr})::float8 AS w {base} GROUP BY 1, 2 HAVING count(*) >= :k ORDER BY 1, 2")
         params |= {"sq": float(square_m), "k": int(min_count)}
     else:
-        sql = f"SELECT ST_X(p) AS x, ST_Y(p) AS y, ({wexpr})::float8 AS w {base} ORDER BY i.id"
+        sql = f"SELECT ST_X(i.geom_m) AS x, ST_Y(i.geom_m) AS y, ({wexpr})::float8 AS w {base} ORDER BY i.id"
     with connect(bind) as conn:
         rows = conn.execute(text(sql), params).all()
     xy = np.array([[r.x, r.y] for r in rows], dtype="float64").reshape(-1, 2)

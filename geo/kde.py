@@ -76,8 +76,8 @@ def incident_points(bind: Bind, flt: IncidentFilter = IncidentFilter(), province
     wexpr = WEIGHTS[weight] if weight else "1"
     sql = f"""
     WITH area AS MATERIALIZED ({AREA_SQL})
-    SELECT ST_X(p) AS x, ST_Y(p) AS y, {wexpr}::float8 AS w
-    FROM incident i, area, LATERAL ST_Transform(i.geom, {METRIC_SRID}) p
+    SELECT ST_X(i.geom_m) AS x, ST_Y(i.geom_m) AS y, {wexpr}::float8 AS w
+    FROM incident i, area
     WHERE i.geom && area.g4326 AND ST_Intersects(area.g4326, i.geom) AND {where}
     ORDER BY i.id"""
     params |= area_params(bind, province_code, commune_code, on or flt.end or date.today())

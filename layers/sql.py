@@ -128,10 +128,8 @@ def hexagon_source(q: LayerQuery) -> tuple[str, dict[str, Any]]:
         h.cell_m, CASE WHEN h.n < :suppress_min THEN NULL ELSE h.n END AS count,
         h.n < :suppress_min AS suppressed
         FROM (SELECT :cell_m AS cell_m, {hex_i} AS i, {hex_j} AS j, count(*) AS n
-              FROM (SELECT ST_X(g) AS x, ST_Y(g) AS y
-                    -- OFFSET 0: one ST_Transform per point, not one per use of x and y
-                    FROM (SELECT ST_Transform(i.geom, {METRIC_SRID}) AS g FROM incident i
-                          WHERE {where} OFFSET 0) z) p
+              FROM (SELECT ST_X(i.geom_m) AS x, ST_Y(i.geom_m) AS y FROM incident i
+                    WHERE {where}) p
               GROUP BY 2, 3
               OFFSET 0) h)"""
     return sql, params
@@ -182,6 +180,30 @@ def kpi_source(q: LayerQuery) -> tuple[str, dict[str, Any]]:
     return sql, params
 
 
+def _units_asked(q: LayerQuery) -> tuple[list[str], dict[str, Any]]:
+    """Conditions on admin_unit `b` met by every unit a count layer's answer can hold: the
+    caller's scope and the code filters asked. Loose on purpose (a parent's code is not tied
+    to a level): they only narrow the incidents to a superset of those that count."""
+    conds: list[str] = []
+    params: dict[str, Any] = {}
+    child_of = "b.parent_id IN (SELECT id FROM admin_unit WHERE code = :{})"
+    if q.caller.scope_level != "all" and q.caller.scope_code is not None:
+        if q.caller.scope_level == "province":
+            conds.append("b.province_code = :u_scope")
+        elif q.layer.id.endswith("commune"):
+            conds.append("b.code = :u_scope")
+        else:  # a commune account sees the villages of its commune
+            conds.append(child_of.format("u_scope"))
+        params["u_scope"] = q.caller.scope_code
+    for name, param, sql in (("province_code", "u_province", "b.province_code = :u_province"),
+                             ("code", "u_code", "b.code = :u_code"),
+                             ("parent_code", "u_parent", child_of.format("u_parent"))):
+        if name in q.props:
+            conds.append(sql)
+            params[param] = q.props[name]
+    return conds, params
+
+
 def source_and_where(q: LayerQuery, *, with_bbox: bool = True) -> tuple[str, list[str], dict[str, Any]]:
     """The FROM source (alias t), the WHERE parts and the parameters, for any layer."""
     layer = q.layer
@@ -195,13 +217,18 @@ def source_and_where(q: LayerQuery, *, with_bbox: bool = True) -> tuple[str, lis
         params |= kpi_params
     elif layer.counts_incidents and layer.kind == "aggregate":
         inc_parts, inc_params = _incident_filter(q)
+        units, unit_params = _units_asked(q)
         if q.bbox is not None:
-            # Only incidents inside the units that touch the box can count for them.
             env, env_params = _envelope(q.bbox)
+            units.append(f"b.geom && {env}")
+            unit_params |= env_params
+        if units:
+            # Only incidents inside the units the answer can hold can count for them: the
+            # extent of those units (a superset, one GiST probe) spares grouping the country.
             level = "commune" if layer.id.endswith("commune") else "village"
             inc_parts.append(f"i.geom && (SELECT ST_SetSRID(ST_Extent(b.geom), 4326) FROM admin_unit b "
-                             f"WHERE b.level = '{level}' AND b.geom && {env})")
-            inc_params |= env_params
+                             f"WHERE b.level = '{level}' AND {' AND '.join(units)})")
+            inc_params |= unit_params
         source = layer.source.replace("{inc_filter}", " AND ".join(inc_parts) or "TRUE")
         params |= inc_params
     else:

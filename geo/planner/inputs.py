@@ -264,9 +264,8 @@ def hexagons(bind: Bind, on: date, scope: Scope, cell_m: float = 250.0,
     binned = frame(bind, f"""
     WITH area AS MATERIALIZED ({scope.area_sql()}),
     p AS MATERIALIZED (
-        SELECT ST_X(g) AS x, ST_Y(g) AS y FROM (
-            SELECT ST_Transform(i.geom, {METRIC_SRID}) AS g FROM incident i, area
-            WHERE i.geom && ST_Expand(area.g4326, :cell_deg) AND {where}) t)
+        SELECT ST_X(i.geom_m) AS x, ST_Y(i.geom_m) AS y FROM incident i, area
+        WHERE i.geom && ST_Expand(area.g4326, :cell_deg) AND {where})
     SELECT {hi} AS i, {hj} AS j, count(*) AS n FROM p GROUP BY 1, 2""",
                    {**area, **params, "on": on, "hex_size": float(cell_m),
                     "cell_deg": 2.0 * float(cell_m) / METRES_PER_DEGREE_FLOOR})
