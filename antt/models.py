@@ -489,6 +489,20 @@ class TileCache(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
+class ResultCache(Base):
+    """Analysis responses shared by all workers (migration 0014, api/resultcache.py)."""
+
+    __tablename__ = "result_cache"
+    key: Mapped[str] = mapped_column(UUID(as_uuid=False), primary_key=True)
+    grp: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(Text)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[dict] = mapped_column(JSONB)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
 # --- report files made by jobs (migration 0011) ----------------------------------------------
 
 class ReportFile(Base):

@@ -98,6 +98,11 @@ class Settings(BaseSettings):
         description="Size bound of the tile cache shared by all workers (table tile_cache on "
                     "the primary); 0 turns it off.",
     )
+    result_cache_mb: float = Field(
+        default=256.0, ge=0,
+        description="Size bound of the analysis result cache shared by all workers (table "
+                    "result_cache on the primary: coverage, heatmaps, hot spots); 0 turns it off.",
+    )
     auth_cache_seconds: float = Field(
         default=5.0, ge=0,
         description="How long a checked bearer token or API key is trusted without reloading its "

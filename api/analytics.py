@@ -19,13 +19,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import Connection, text
 
@@ -33,9 +33,20 @@ from antt.settings import get_settings
 from api.deps import Principal, get_conn, get_principal
 from api.guards import reject_nul
 from api.problems import Problem, field_error
+from api.resultcache import (
+    COVERAGE,
+    INCIDENTS,
+    NO_STORE,
+    PRIVATE,
+    UNCOVERED,
+    Context,
+    cached,
+    json_entry,
+)
 from geo import coverage as cov
 from geo.filters import IncidentFilter
 from layers.filters import VIETNAM_BBOX, FilterError, parse_bbox
+from layers.resultcache import Entry
 from layers.sql import simplified_sql
 
 PROBLEM = "application/problem+json"
@@ -77,7 +88,16 @@ def bbox_param(value: str | None) -> tuple[float, float, float, float] | None:
 # --- shared helpers (also used by api/units.py) ---------------------------------------------
 
 def today_vn() -> dt.date:
+    """Today in Asia/Ho_Chi_Minh (UTC+7 all year): the day parameters default to."""
     return dt.datetime.now(dt.timezone(dt.timedelta(hours=7))).date()
+
+
+def result(request: Request, principal: Principal, conn: Connection, name: str,
+           tables: tuple[str, ...], build: Callable[[Context], Entry],
+           cache_control: str = PRIVATE) -> Response:
+    """The analysis `name` through the shared result cache (api/resultcache.py), keyed with
+    today's date here (parameters default to it)."""
+    return cached(request, principal, conn, today_vn(), name, tables, build, cache_control)
 
 
 def incident_filter(start: dt.date | None, end: dt.date | None, category: str | None,
@@ -265,59 +285,69 @@ router = APIRouter(prefix="/analytics", tags=["analytics"], dependencies=[Depend
 
 @router.get("/coverage/communes", response_model=FeatureCollection, responses=responses(401, 403, 404, 422),
             summary="Độ phủ mô hình theo xã / model coverage per commune")
-def coverage_communes(p: CoverageParams = Depends(),
+def coverage_communes(request: Request, p: CoverageParams = Depends(),
                       radius: float = Query(500, gt=0, le=20_000, description="R (m), population within R"),
                       principal: Principal = Depends(get_principal),
-                      conn: Connection = Depends(get_conn)) -> FeatureCollection:
-    _check_types(conn, p.rule)
-    province, commune = resolve_area(conn, principal, p.province, p.commune)
-    df = cov.commune_coverage(conn, p.on, p.rule, radius_m=radius, province_code=province,
-                              commune_code=commune)
-    features = frame_to_features(conn, df, p.simplify, principal, p.bbox)
-    return FeatureCollection(features=features, numberReturned=len(features),
-                             parameters={**p.echo, "radius": radius})
+                      conn: Connection = Depends(get_conn)) -> Response:
+    def build() -> FeatureCollection:
+        _check_types(conn, p.rule)
+        province, commune = resolve_area(conn, principal, p.province, p.commune)
+        df = cov.commune_coverage(conn, p.on, p.rule, radius_m=radius, province_code=province,
+                                  commune_code=commune)
+        features = frame_to_features(conn, df, p.simplify, principal, p.bbox)
+        return FeatureCollection(features=features, numberReturned=len(features),
+                                 parameters={**p.echo, "radius": radius})
+
+    return result(request, principal, conn, "coverage/communes", COVERAGE, lambda _: json_entry(build()))
 
 
 @router.get("/coverage/villages", response_model=FeatureCollection, responses=responses(401, 403, 404, 422),
             summary="Độ phủ mô hình theo thôn / model coverage per village")
-def coverage_villages(p: CoverageParams = Depends(), principal: Principal = Depends(get_principal),
-                      conn: Connection = Depends(get_conn)) -> FeatureCollection:
-    _check_types(conn, p.rule)
-    province, commune = resolve_area(conn, principal, p.province, p.commune)
-    df = cov.village_coverage(conn, p.on, p.rule, province_code=province, commune_code=commune)
-    features = frame_to_features(conn, df, p.simplify, principal, p.bbox)
-    return FeatureCollection(features=features, numberReturned=len(features), parameters=p.echo)
+def coverage_villages(request: Request, p: CoverageParams = Depends(),
+                      principal: Principal = Depends(get_principal),
+                      conn: Connection = Depends(get_conn)) -> Response:
+    def build() -> FeatureCollection:
+        _check_types(conn, p.rule)
+        province, commune = resolve_area(conn, principal, p.province, p.commune)
+        df = cov.village_coverage(conn, p.on, p.rule, province_code=province, commune_code=commune)
+        features = frame_to_features(conn, df, p.simplify, principal, p.bbox)
+        return FeatureCollection(features=features, numberReturned=len(features), parameters=p.echo)
+
+    return result(request, principal, conn, "coverage/villages", COVERAGE, lambda _: json_entry(build()))
 
 
 @router.get("/coverage/uncovered", response_model=FeatureCollection, responses=responses(401, 403, 404, 422),
             summary="Thôn/xã chưa có mô hình, xếp theo nhu cầu / uncovered units ranked by need")
-def coverage_uncovered(level: str = Query("village", pattern="^(village|commune)$"),
+def coverage_uncovered(request: Request, level: str = Query("village", pattern="^(village|commune)$"),
                        p: CoverageParams = Depends(), period: PeriodParams = Depends(),
                        radius: float = Query(500, gt=0, le=20_000),
                        principal: Principal = Depends(get_principal),
-                       conn: Connection = Depends(get_conn)) -> FeatureCollection:
-    _check_types(conn, p.rule)
-    province, commune = resolve_area(conn, principal, p.province, p.commune)
-    flt = period.filter(conn)
-    if flt.start is None and flt.end is None:
-        flt = IncidentFilter(start=p.on - dt.timedelta(days=364), end=p.on, category=flt.category,
-                             youth=flt.youth)
-    if level == "village":
-        df = cov.uncovered_villages(conn, p.on, p.rule, period=flt, province_code=province,
-                                    commune_code=commune)
-    else:
-        # geo ranks communes within a province; a commune-scoped call keeps its own row.
-        within = province or (commune and conn.execute(text(
-            "SELECT province_code FROM admin_unit WHERE level = 'commune' AND code = :c LIMIT 1"),
-            {"c": commune}).scalar())
-        df = cov.uncovered_communes(conn, p.on, p.rule, radius_m=radius, period=flt,
-                                    province_code=within)
-        if commune is not None:
-            df = df[df["code"] == commune]
-    features = frame_to_features(conn, df, p.simplify, principal, p.bbox)
-    return FeatureCollection(features=features, numberReturned=len(features),
-                             parameters={**p.echo, "level": level, "start": str(flt.start),
-                                         "end": str(flt.end), "category": flt.category})
+                       conn: Connection = Depends(get_conn)) -> Response:
+    def build() -> FeatureCollection:
+        _check_types(conn, p.rule)
+        province, commune = resolve_area(conn, principal, p.province, p.commune)
+        flt = period.filter(conn)
+        if flt.start is None and flt.end is None:
+            flt = IncidentFilter(start=p.on - dt.timedelta(days=364), end=p.on, category=flt.category,
+                                 youth=flt.youth)
+        if level == "village":
+            df = cov.uncovered_villages(conn, p.on, p.rule, period=flt, province_code=province,
+                                        commune_code=commune)
+        else:
+            # geo ranks communes within a province; a commune-scoped call keeps its own row.
+            within = province or (commune and conn.execute(text(
+                "SELECT province_code FROM admin_unit WHERE level = 'commune' AND code = :c LIMIT 1"),
+                {"c": commune}).scalar())
+            df = cov.uncovered_communes(conn, p.on, p.rule, radius_m=radius, period=flt,
+                                        province_code=within)
+            if commune is not None:
+                df = df[df["code"] == commune]
+        features = frame_to_features(conn, df, p.simplify, principal, p.bbox)
+        return FeatureCollection(features=features, numberReturned=len(features),
+                                 parameters={**p.echo, "level": level, "start": str(flt.start),
+                                             "end": str(flt.end), "category": flt.category})
+
+    return result(request, principal, conn, "coverage/uncovered", UNCOVERED, lambda _: json_entry(build()))
 
 
 def require_area(province: str | None, commune: str | None) -> None:
@@ -361,7 +391,7 @@ def _geo_value_error(exc: ValueError) -> Problem:
 
 @router.get("/hotspots", response_model=FeatureCollection, responses=responses(401, 403, 404, 422),
             summary="Điểm nóng Gi* theo lục giác hoặc thôn / Gi* hotspots on hexagons or villages")
-def hotspots(unit: str = Query("hex", pattern="^(hex|village)$"),
+def hotspots(request: Request, unit: str = Query("hex", pattern="^(hex|village)$"),
              cell: float = Query(500, ge=50, le=20_000, description="Cạnh lục giác (m) / hexagon side (m)"),
              band: float | None = Query(None, gt=0, le=100_000, description="Distance band (m)"),
              k: int | None = Query(None, ge=1, le=50, description="k nearest neighbours"),
@@ -371,42 +401,46 @@ def hotspots(unit: str = Query("hex", pattern="^(hex|village)$"),
              commune: str | None = Query(None, max_length=10, pattern=r"^\d+$"),
              period: PeriodParams = Depends(),
              principal: Principal = Depends(get_principal),
-             conn: Connection = Depends(get_conn)) -> FeatureCollection:
-    from geo import hotspots as hs
+             conn: Connection = Depends(get_conn)) -> Response:
+    def build() -> FeatureCollection:
+        nonlocal province, commune
+        from geo import hotspots as hs
 
-    if band is not None and k is not None:
-        raise bad("k", "không dùng cùng band", "give band or k, not both")
-    if unit == "hex":
-        min_cell(principal, "cell", cell)
-    flt = period.filter(conn)
-    province, commune = resolve_area(conn, principal, province, commune)
-    require_area(province, commune)
-    on = date or today_vn()  # the current map: incidents of any period fall in it
-    if unit == "hex":
-        check_grid(conn, province, commune, cell, on)
-    try:
+        if band is not None and k is not None:
+            raise bad("k", "không dùng cùng band", "give band or k, not both")
         if unit == "hex":
-            df = hs.hex_hotspots(conn, cell, flt, province, commune, band_m=band, k=k, fdr=fdr, on=on)
-            props = ["i", "j", "count", "z", "p", "bin", "moran_i", "moran_q"]
-        else:
-            nearest = None if band is not None else (k or 8)  # geo's default: 8 nearest villages
-            df = hs.village_hotspots(conn, flt, province, commune, k=nearest, band_m=band, fdr=fdr, on=on)
-            props = ["code", "name", "commune_code", "population", "count", "z", "p", "bin",
-                     "moran_i", "moran_q"]
-    except ValueError as exc:
-        raise _geo_value_error(exc) from exc
-    features = []
-    for rec in df.to_dict("records"):
-        p = {name: clean(rec[name]) for name in props}
-        features.append({"type": "Feature", "geometry": rec["geometry"], "properties": p})
-    for f in features:
-        suppress_small([f["properties"]], principal, counts=("count",), derived=())
-    return FeatureCollection(features=features, numberReturned=len(features),
-                             parameters={"unit": unit, "cell": cell if unit == "hex" else None,
-                                         "band": band, "k": k, "fdr": fdr, "on": on.isoformat(),
-                                         "province": province, "commune": commune,
-                                         "start": str(flt.start), "end": str(flt.end),
-                                         "category": flt.category, "youth": flt.youth})
+            min_cell(principal, "cell", cell)
+        flt = period.filter(conn)
+        province, commune = resolve_area(conn, principal, province, commune)
+        require_area(province, commune)
+        on = date or today_vn()  # the current map: incidents of any period fall in it
+        if unit == "hex":
+            check_grid(conn, province, commune, cell, on)
+        try:
+            if unit == "hex":
+                df = hs.hex_hotspots(conn, cell, flt, province, commune, band_m=band, k=k, fdr=fdr, on=on)
+                props = ["i", "j", "count", "z", "p", "bin", "moran_i", "moran_q"]
+            else:
+                nearest = None if band is not None else (k or 8)  # geo's default: 8 nearest villages
+                df = hs.village_hotspots(conn, flt, province, commune, k=nearest, band_m=band, fdr=fdr, on=on)
+                props = ["code", "name", "commune_code", "population", "count", "z", "p", "bin",
+                         "moran_i", "moran_q"]
+        except ValueError as exc:
+            raise _geo_value_error(exc) from exc
+        features = []
+        for rec in df.to_dict("records"):
+            p = {name: clean(rec[name]) for name in props}
+            features.append({"type": "Feature", "geometry": rec["geometry"], "properties": p})
+        for f in features:
+            suppress_small([f["properties"]], principal, counts=("count",), derived=())
+        return FeatureCollection(features=features, numberReturned=len(features),
+                                 parameters={"unit": unit, "cell": cell if unit == "hex" else None,
+                                             "band": band, "k": k, "fdr": fdr, "on": on.isoformat(),
+                                             "province": province, "commune": commune,
+                                             "start": str(flt.start), "end": str(flt.end),
+                                             "category": flt.category, "youth": flt.youth})
+
+    return result(request, principal, conn, "hotspots", INCIDENTS, lambda _: json_entry(build()))
 
 
 # --- heatmap (kernel density) ------------------------------------------------------------------
@@ -487,61 +521,74 @@ class HeatmapJson(BaseModel):
     notes: dict[str, Any] = {}
 
 
-def _png(conn: Connection, principal: Principal, hp: HeatmapParams, flt: IncidentFilter):
+def png_entry(grid, xy, weights, principal: Principal, hp: HeatmapParams) -> Entry:
+    """The heatmap PNG of a computed grid, with its bounds and bandwidth headers. Police get
+    pixels recomputed from the points; other roles the grid (already aggregated)."""
     from geo import kde
 
-    grid, xy, w, notes = kde_for(conn, principal, hp, flt)
-    # Police get pixels recomputed from the points; other roles the grid (already aggregated).
     png, ((south, west), (north, east)) = kde.grid_png(grid, xy if principal.sees_points else None,
-                                                        w if principal.sees_points else None,
+                                                        weights if principal.sees_points else None,
                                                         max_pixels=hp.size)
-    return png, [west, south, east, north], grid, notes
+    return Entry(png, "image/png", {"X-Bounds": ",".join(f"{v:.7f}" for v in (west, south, east, north)),
+                                    "X-Bandwidth-M": f"{grid.bandwidth_m:.1f}"})
 
 
 @router.get("/heatmap", responses={**responses(401, 403, 404, 413, 422),
                                    200: {"content": {"application/geo+json": {}, "image/png": {}},
                                          "description": "GeoJSON cells/contours, or a PNG"}},
             summary="Bản đồ nhiệt KDE / kernel density heatmap (geojson | contours | png)")
-def heatmap(format: str = Query("geojson", pattern="^(geojson|contours|png)$"),
+def heatmap(request: Request, format: str = Query("geojson", pattern="^(geojson|contours|png)$"),
             hp: HeatmapParams = Depends(), period: PeriodParams = Depends(),
-            principal: Principal = Depends(get_principal), conn: Connection = Depends(get_conn)):
-    from fastapi.responses import JSONResponse, Response
-
+            principal: Principal = Depends(get_principal), conn: Connection = Depends(get_conn)) -> Response:
+    """The PNG is `no-store` (it may be drawn from exact points); the GeoJSON `private`."""
     from geo import kde
 
-    flt = period.filter(conn)
-    if format == "png":
-        png, bounds, grid, notes = _png(conn, principal, hp, flt)
-        return Response(png, media_type="image/png",
-                        headers={"X-Bounds": ",".join(f"{v:.7f}" for v in bounds),
-                                 "X-Bandwidth-M": f"{grid.bandwidth_m:.1f}", "Cache-Control": "no-store"})
-    grid, _, _, notes = kde_for(conn, principal, hp, flt)
-    body = kde.grid_cells_geojson(grid) if format == "geojson" else \
-        kde.grid_contours_geojson(grid, hp.classes, hp.method)
-    body["notes"] = notes
-    return JSONResponse(clean(body), media_type="application/geo+json")
+    def build(_: Context) -> Entry:
+        flt = period.filter(conn)
+        grid, xy, w, notes = kde_for(conn, principal, hp, flt)
+        if format == "png":
+            return png_entry(grid, xy, w, principal, hp)
+        body = kde.grid_cells_geojson(grid) if format == "geojson" else \
+            kde.grid_contours_geojson(grid, hp.classes, hp.method)
+        body["notes"] = notes
+        return json_entry(clean(body), "application/geo+json")
+
+    return result(request, principal, conn, HEATMAP, INCIDENTS, build,
+                  NO_STORE if format == "png" else PRIVATE)
+
+
+HEATMAP = "heatmap"  # the cache name of /analytics/heatmap, which heatmap.json fills for its PNG
 
 
 @router.get("/heatmap.json", response_model=HeatmapJson, responses=responses(401, 403, 404, 413, 422),
             summary="URL và khung của ảnh nhiệt / the PNG heatmap's URL and bounds")
 def heatmap_json(request: Request, hp: HeatmapParams = Depends(), period: PeriodParams = Depends(),
                  principal: Principal = Depends(get_principal),
-                 conn: Connection = Depends(get_conn)) -> HeatmapJson:
-    flt = period.filter(conn)
-    grid, _, _, notes = kde_for(conn, principal, hp, flt)
+                 conn: Connection = Depends(get_conn)) -> Response:
+    """With the result cache on, the PNG at `png_url` is drawn from the same grid and stored
+    under the key that request will look up: the page's next request costs one lookup."""
     from geo.kde import png_bounds
 
-    bounds = png_bounds(grid)
-    query = [(k, v) for k, v in request.query_params.multi_items() if k != "format"] + [("format", "png")]
-    return HeatmapJson(png_url=f"{request.url_for('heatmap').path}?{urlencode(query)}", bounds=bounds,
-                       bandwidth_m=grid.bandwidth_m, cell_m=grid.cell_m, n_points=grid.n_points, notes=notes)
+    def build(ctx: Context) -> Entry:
+        flt = period.filter(conn)
+        grid, xy, w, notes = kde_for(conn, principal, hp, flt)
+        bounds = png_bounds(grid)
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "format"] + [("format", "png")]
+        png_url = f"{request.url_for('heatmap').path}?{urlencode(query)}"
+        if ctx.storing:  # the PNG request's own items: png_url parsed as Starlette parses it
+            ctx.also(HEATMAP, parse_qsl(urlsplit(png_url).query, keep_blank_values=True),
+                     png_entry(grid, xy, w, principal, hp))
+        return json_entry(HeatmapJson(png_url=png_url, bounds=bounds, bandwidth_m=grid.bandwidth_m,
+                                      cell_m=grid.cell_m, n_points=grid.n_points, notes=notes))
+
+    return result(request, principal, conn, "heatmap.json", INCIDENTS, build)
 
 
 # --- DBSCAN clusters -----------------------------------------------------------------------------
 
 @router.get("/clusters", response_model=FeatureCollection, responses=responses(401, 403, 404, 422),
             summary="Cụm vụ việc DBSCAN (đường bao) / DBSCAN incident clusters as hulls")
-def clusters(eps: float = Query(200, gt=0, le=10_000, description="Bán kính / eps (m)"),
+def clusters(request: Request, eps: float = Query(200, gt=0, le=10_000, description="Bán kính / eps (m)"),
              min_points: int = Query(5, ge=1, le=10_000),
              hull: str = Query("convex", pattern="^(convex|concave)$"),
              concave_ratio: float = Query(0.5, gt=0, le=1),
@@ -550,43 +597,47 @@ def clusters(eps: float = Query(200, gt=0, le=10_000, description="Bán kính / 
              commune: str | None = Query(None, max_length=10, pattern=r"^\d+$"),
              period: PeriodParams = Depends(),
              principal: Principal = Depends(get_principal),
-             conn: Connection = Depends(get_conn)) -> FeatureCollection:
-    from geo.clusters import coarsen_hull, incident_clusters
+             conn: Connection = Depends(get_conn)) -> Response:
+    def build() -> FeatureCollection:
+        nonlocal province, commune
+        from geo.clusters import coarsen_hull, incident_clusters
 
-    s = get_settings()
-    public = not principal.sees_points
-    if public and min_points < s.suppress_below:
-        raise Problem(403, f"min_points tối thiểu {s.suppress_below} với vai trò '{principal.role}'",
-                      f"min_points must be at least {s.suppress_below} for role '{principal.role}'",
-                      [field_error("min_points", f"tối thiểu {s.suppress_below}",
-                                   f"at least {s.suppress_below}")])
-    flt = period.filter(conn)
-    province, commune = resolve_area(conn, principal, province, commune)
-    require_area(province, commune)
-    try:
-        df = incident_clusters(conn, flt, eps_m=eps, min_points=min_points, province_code=province,
-                               commune_code=commune, hull=hull, concave_ratio=concave_ratio,
-                               on=date or today_vn())
-    except ValueError as exc:
-        raise _geo_value_error(exc) from exc
-    features = []
-    for rec in df.to_dict("records"):
-        props = {"cluster_id": clean(rec["cluster"]), "count": clean(rec["count"]),
-                 "youth": clean(rec["youth"]), "area_m2": clean(rec["area_m2"])}
-        geometry = rec["geometry"]
-        if public:
-            if props["count"] < s.suppress_below:
-                continue
-            geometry = coarsen_hull(geometry, s.min_public_hex_m)
-            suppress_small([props], principal, counts=("youth",), derived=())
-        else:
-            props.update(first_id=clean(rec["first_id"]), first_at=clean(rec["first_at"]),
-                         last_at=clean(rec["last_at"]))
-        features.append({"type": "Feature", "geometry": geometry, "properties": props})
-    return FeatureCollection(features=features, numberReturned=len(features),
-                             parameters={"eps": eps, "min_points": min_points, "hull": hull,
-                                         "province": province, "commune": commune,
-                                         "coarsened_to_m": s.min_public_hex_m if public else None})
+        s = get_settings()
+        public = not principal.sees_points
+        if public and min_points < s.suppress_below:
+            raise Problem(403, f"min_points tối thiểu {s.suppress_below} với vai trò '{principal.role}'",
+                          f"min_points must be at least {s.suppress_below} for role '{principal.role}'",
+                          [field_error("min_points", f"tối thiểu {s.suppress_below}",
+                                       f"at least {s.suppress_below}")])
+        flt = period.filter(conn)
+        province, commune = resolve_area(conn, principal, province, commune)
+        require_area(province, commune)
+        try:
+            df = incident_clusters(conn, flt, eps_m=eps, min_points=min_points, province_code=province,
+                                   commune_code=commune, hull=hull, concave_ratio=concave_ratio,
+                                   on=date or today_vn())
+        except ValueError as exc:
+            raise _geo_value_error(exc) from exc
+        features = []
+        for rec in df.to_dict("records"):
+            props = {"cluster_id": clean(rec["cluster"]), "count": clean(rec["count"]),
+                     "youth": clean(rec["youth"]), "area_m2": clean(rec["area_m2"])}
+            geometry = rec["geometry"]
+            if public:
+                if props["count"] < s.suppress_below:
+                    continue
+                geometry = coarsen_hull(geometry, s.min_public_hex_m)
+                suppress_small([props], principal, counts=("youth",), derived=())
+            else:
+                props.update(first_id=clean(rec["first_id"]), first_at=clean(rec["first_at"]),
+                             last_at=clean(rec["last_at"]))
+            features.append({"type": "Feature", "geometry": geometry, "properties": props})
+        return FeatureCollection(features=features, numberReturned=len(features),
+                                 parameters={"eps": eps, "min_points": min_points, "hull": hull,
+                                             "province": province, "commune": commune,
+                                             "coarsened_to_m": s.min_public_hex_m if public else None})
+
+    return result(request, principal, conn, "clusters", INCIDENTS, lambda _: json_entry(build()))
 
 
 # --- time: trends, same period last year, emerging hot spots -------------------------------------
@@ -615,41 +666,45 @@ class TrendOut(BaseModel):
 
 @router.get("/trends", response_model=TrendOut, responses=responses(401, 403, 404, 422),
             summary="Số vụ theo tháng / monthly incident counts per commune or village")
-def trends(level: str = Query("commune", pattern="^(commune|village)$"),
+def trends(request: Request, level: str = Query("commune", pattern="^(commune|village)$"),
            code: str | None = Query(None, max_length=10, pattern=r"^\d+$",
                                     description="Mã xã (level=commune: that commune; village: its villages)"),
            province: str | None = Query(None, max_length=10, pattern=r"^\d+$"),
            period: PeriodParams = Depends(),
            principal: Principal = Depends(get_principal),
-           conn: Connection = Depends(get_conn)) -> TrendOut:
+           conn: Connection = Depends(get_conn)) -> Response:
     """Default period: the 12 calendar months ending with the current one."""
-    from geo.timeseries import monthly_series
+    def build() -> TrendOut:
+        nonlocal province
+        from geo.timeseries import monthly_series
 
-    today = today_vn()
-    first = dt.date(today.year - 1, today.month, 1) + dt.timedelta(days=32)
-    flt = period.filter(conn)
-    try:
-        flt = _period_or(flt, first.replace(day=1), today)
-    except ValueError as exc:
-        raise bad("start", "sau end", str(exc)) from exc
-    province, commune = resolve_area(conn, principal, province, code)
-    require_area(province, commune)
-    df = monthly_series(conn, flt, level, province_code=province, commune_code=commune, on=today_vn())
-    months = sorted({m.isoformat()[:7] for m in df["month"]})
-    series = []
-    for (code_, name), grp in df.groupby(["code", "name"], sort=True):
-        counts = [clean(v) for v in grp.sort_values("month")["count"]]
-        series.append({"code": code_, "name": name, "counts": counts})
-    totals = [float(sum(s["counts"][k] for s in series)) for k in range(len(months))]
-    if not principal.sees_points:
-        limit = get_settings().suppress_below
-        for s in series:
-            s["suppressed"] = any(0 < c < limit for c in s["counts"])
-            s["counts"] = [None if 0 < c < limit else c for c in s["counts"]]
-        totals = [None if 0 < t < limit else t for t in totals]
-    return TrendOut(level=level, months=months, series=series, total=totals,
-                    parameters={"start": str(flt.start), "end": str(flt.end), "category": flt.category,
-                                "youth": flt.youth, "province": province, "commune": commune})
+        today = today_vn()
+        first = dt.date(today.year - 1, today.month, 1) + dt.timedelta(days=32)
+        flt = period.filter(conn)
+        try:
+            flt = _period_or(flt, first.replace(day=1), today)
+        except ValueError as exc:
+            raise bad("start", "sau end", str(exc)) from exc
+        province, commune = resolve_area(conn, principal, province, code)
+        require_area(province, commune)
+        df = monthly_series(conn, flt, level, province_code=province, commune_code=commune, on=today_vn())
+        months = sorted({m.isoformat()[:7] for m in df["month"]})
+        series = []
+        for (code_, name), grp in df.groupby(["code", "name"], sort=True):
+            counts = [clean(v) for v in grp.sort_values("month")["count"]]
+            series.append({"code": code_, "name": name, "counts": counts})
+        totals = [float(sum(s["counts"][k] for s in series)) for k in range(len(months))]
+        if not principal.sees_points:
+            limit = get_settings().suppress_below
+            for s in series:
+                s["suppressed"] = any(0 < c < limit for c in s["counts"])
+                s["counts"] = [None if 0 < c < limit else c for c in s["counts"]]
+            totals = [None if 0 < t < limit else t for t in totals]
+        return TrendOut(level=level, months=months, series=series, total=totals,
+                        parameters={"start": str(flt.start), "end": str(flt.end), "category": flt.category,
+                                    "youth": flt.youth, "province": province, "commune": commune})
+
+    return result(request, principal, conn, "trends", INCIDENTS, lambda _: json_entry(build()))
 
 
 class SamePeriodOut(BaseModel):
@@ -664,43 +719,48 @@ class SamePeriodOut(BaseModel):
 
 @router.get("/same-period", response_model=SamePeriodOut, responses=responses(401, 403, 404, 422),
             summary="So với cùng kỳ năm trước / against the same period last year")
-def same_period(level: str = Query("commune", pattern="^(province|commune|village)$"),
+def same_period(request: Request, level: str = Query("commune", pattern="^(province|commune|village)$"),
                 code: str | None = Query(None, max_length=10, pattern=r"^\d+$", description="Mã xã"),
                 province: str | None = Query(None, max_length=10, pattern=r"^\d+$"),
                 period: PeriodParams = Depends(),
                 principal: Principal = Depends(get_principal),
-                conn: Connection = Depends(get_conn)) -> SamePeriodOut:
+                conn: Connection = Depends(get_conn)) -> Response:
     """Default period: 1 January to today (year to date). level=province sums the communes."""
-    from geo.timeseries import same_period_last_year
+    def build() -> SamePeriodOut:
+        nonlocal province
+        from geo.timeseries import same_period_last_year
 
-    flt = _year_to_date(period.filter(conn))
-    # Without a province or commune a nationwide account gets the whole country.
-    province, commune = resolve_area(conn, principal, province, code)
-    df = same_period_last_year(conn, flt, "village" if level == "village" else "commune",
-                               province_code=province, commune_code=commune, on=today_vn())
-    cur, last = float(df["count"].sum()), float(df["count_last_year"].sum())
-    records = [] if level == "province" else [
-        {"code": r["code"], "name": r["name"], "this_period": clean(r["count"]),
-         "last_year": clean(r["count_last_year"]), "change": clean(r["change"]),
-         "change_pct": clean(r["change_pct"])} for r in df.to_dict("records")]
-    totals = [{"this_period": cur, "last_year": last, "change": cur - last,
-               "change_pct": (cur - last) * 100.0 / last if last else None}]
-    if not principal.sees_points:
-        counts, derived = ("this_period", "last_year"), ("change", "change_pct")
-        records = suppress_small(records, principal, counts, derived)
-        totals = suppress_small(totals, principal, counts, derived)
-    t = totals[0]
-    return SamePeriodOut(level=level, rows=records, this_period=t["this_period"], last_year=t["last_year"],
-                         change=t["change"], change_pct=t["change_pct"],
-                         parameters={"start": str(flt.start), "end": str(flt.end),
-                                     "last_year_start": str(flt.last_year().start),
-                                     "last_year_end": str(flt.last_year().end), "category": flt.category,
-                                     "youth": flt.youth, "province": province, "commune": commune})
+        flt = _year_to_date(period.filter(conn))
+        # Without a province or commune a nationwide account gets the whole country.
+        province, commune = resolve_area(conn, principal, province, code)
+        df = same_period_last_year(conn, flt, "village" if level == "village" else "commune",
+                                   province_code=province, commune_code=commune, on=today_vn())
+        cur, last = float(df["count"].sum()), float(df["count_last_year"].sum())
+        records = [] if level == "province" else [
+            {"code": r["code"], "name": r["name"], "this_period": clean(r["count"]),
+             "last_year": clean(r["count_last_year"]), "change": clean(r["change"]),
+             "change_pct": clean(r["change_pct"])} for r in df.to_dict("records")]
+        totals = [{"this_period": cur, "last_year": last, "change": cur - last,
+                   "change_pct": (cur - last) * 100.0 / last if last else None}]
+        if not principal.sees_points:
+            counts, derived = ("this_period", "last_year"), ("change", "change_pct")
+            records = suppress_small(records, principal, counts, derived)
+            totals = suppress_small(totals, principal, counts, derived)
+        t = totals[0]
+        return SamePeriodOut(level=level, rows=records, this_period=t["this_period"],
+                             last_year=t["last_year"], change=t["change"], change_pct=t["change_pct"],
+                             parameters={"start": str(flt.start), "end": str(flt.end),
+                                         "last_year_start": str(flt.last_year().start),
+                                         "last_year_end": str(flt.last_year().end), "category": flt.category,
+                                         "youth": flt.youth, "province": province, "commune": commune})
+
+    return result(request, principal, conn, "same-period", INCIDENTS, lambda _: json_entry(build()))
 
 
 @router.get("/emerging-hotspots", response_model=FeatureCollection, responses=responses(401, 403, 404, 422),
             summary="Điểm nóng mới nổi / emerging hot spots (Gi* per step + Mann-Kendall)")
-def emerging(cell: float = Query(500, ge=50, le=20_000, description="Cạnh lục giác (m) / hexagon side"),
+def emerging(request: Request,
+             cell: float = Query(500, ge=50, le=20_000, description="Cạnh lục giác (m) / hexagon side"),
              step: str = Query("month", pattern="^(month|quarter)$"),
              date: dt.date | None = Query(None, description="Units valid on (default today)"),
              alpha: float = Query(0.05, gt=0, lt=1),
@@ -708,30 +768,34 @@ def emerging(cell: float = Query(500, ge=50, le=20_000, description="Cạnh lụ
              commune: str | None = Query(None, max_length=10, pattern=r"^\d+$"),
              period: PeriodParams = Depends(),
              principal: Principal = Depends(get_principal),
-             conn: Connection = Depends(get_conn)) -> FeatureCollection:
+             conn: Connection = Depends(get_conn)) -> Response:
     """Default period: the 12 months ending today."""
-    from geo.emerging import emerging_hotspots
+    def build() -> FeatureCollection:
+        nonlocal province, commune
+        from geo.emerging import emerging_hotspots
 
-    min_cell(principal, "cell", cell)
-    flt = period.filter(conn)
-    end = flt.end or today_vn()
-    try:
-        flt = _period_or(flt, end - dt.timedelta(days=365), end)
-    except ValueError as exc:
-        raise bad("start", "sau end", str(exc)) from exc
-    province, commune = resolve_area(conn, principal, province, commune)
-    require_area(province, commune)
-    check_grid(conn, province, commune, cell, date or today_vn())
-    try:
-        df = emerging_hotspots(conn, flt, cell_m=cell, step=step, province_code=province,
-                               commune_code=commune, alpha=alpha, on=date or today_vn())
-    except ValueError as exc:
-        raise _geo_value_error(exc) from exc
-    props = ["i", "j", "category", "trend_z", "trend_p", "hot_steps", "cold_steps", "final_z", "total"]
-    features = [{"type": "Feature", "geometry": rec["geometry"],
-                 "properties": {k: clean(rec[k]) for k in props}} for rec in df.to_dict("records")]
-    for f in features:
-        suppress_small([f["properties"]], principal, counts=("total",), derived=())
-    return FeatureCollection(features=features, numberReturned=len(features),
-                             parameters={"steps": df.attrs.get("steps", []), "cell": cell, "step": step,
-                                         "alpha": alpha, "start": str(flt.start), "end": str(flt.end)})
+        min_cell(principal, "cell", cell)
+        flt = period.filter(conn)
+        end = flt.end or today_vn()
+        try:
+            flt = _period_or(flt, end - dt.timedelta(days=365), end)
+        except ValueError as exc:
+            raise bad("start", "sau end", str(exc)) from exc
+        province, commune = resolve_area(conn, principal, province, commune)
+        require_area(province, commune)
+        check_grid(conn, province, commune, cell, date or today_vn())
+        try:
+            df = emerging_hotspots(conn, flt, cell_m=cell, step=step, province_code=province,
+                                   commune_code=commune, alpha=alpha, on=date or today_vn())
+        except ValueError as exc:
+            raise _geo_value_error(exc) from exc
+        props = ["i", "j", "category", "trend_z", "trend_p", "hot_steps", "cold_steps", "final_z", "total"]
+        features = [{"type": "Feature", "geometry": rec["geometry"],
+                     "properties": {k: clean(rec[k]) for k in props}} for rec in df.to_dict("records")]
+        for f in features:
+            suppress_small([f["properties"]], principal, counts=("total",), derived=())
+        return FeatureCollection(features=features, numberReturned=len(features),
+                                 parameters={"steps": df.attrs.get("steps", []), "cell": cell, "step": step,
+                                             "alpha": alpha, "start": str(flt.start), "end": str(flt.end)})
+
+    return result(request, principal, conn, "emerging-hotspots", INCIDENTS, lambda _: json_entry(build()))

@@ -39,6 +39,11 @@ _INSERT = text(  # built once: every incident tile with points writes a row
     "VALUES (:u, :r, :a, :e, :i, CAST(:b AS jsonb), CAST(:af AS jsonb), CAST(:d AS jsonb))")
 
 
+# Set in the connection's info by `record`: a response whose request wrote an audit row is never
+# stored in the shared result cache (api/resultcache.py), so every such read is audited.
+AUDITED = "antt_audited"
+
+
 def record(conn: Connection, principal: Principal | None, action: str, entity: str,
            entity_id: str | int | None = None, before: Any = None, after: Any = None,
            detail: Any = None) -> None:
@@ -48,6 +53,7 @@ def record(conn: Connection, principal: Principal | None, action: str, entity: s
               "r": principal.role if principal else None, "a": action, "e": entity,
               "i": None if entity_id is None else str(entity_id),
               "b": _json(before), "af": _json(after), "d": _json(detail)}
+    conn.info[AUDITED] = True
     if is_replica(conn.engine):
         with get_engine().begin() as primary:
             primary.execute(_INSERT, params)

@@ -7,6 +7,9 @@ the figures are NOT national. The data's size is printed first.
 
 Server: one uvicorn worker (bench_tiles.our_server) on loopback with the tile cache off, so
 every request is computed; a second one with the shared tile cache on, for cached tiles only.
+The analyses run with the shared result cache on (api/resultcache.py): each prints its first
+request (cold: computed and stored) and its repeats (cached), and the heatmap PNG the page
+loads after heatmap.json (stored by it).
 Every figure is a warm-up request, then ANTT_BENCH_REPEATS (default 5) timed requests, p50 /
 p95 / response size, with the requests the web page (web/static/app.js) makes: GeoJSON layers
 with limit=10000, zoom= and hexagon cell= by zoom; analyses with province=; the planner with
@@ -56,6 +59,7 @@ from bench.bench_tiles import (
 REPEATS = int(os.environ.get("ANTT_BENCH_REPEATS", 5))
 TILE_ZOOMS = (8, 11, 14)
 TILE_CACHE_MB = 256.0
+RESULT_CACHE_MB = 256.0
 PROVINCE_NAME = "Hà Nội"
 
 
@@ -269,22 +273,72 @@ def items_figures(client: httpx.Client, auth: Auth, place: Place) -> None:
             f"/collections/incident_counts_commune/items?limit=10000&zoom=6&datetime={recent}", auth.viewer)
 
 
+def measure_cached(client: httpx.Client, label: str, path: str, headers: dict[str, str],
+                   repeats: int, warm: bool = True) -> httpx.Response:
+    """The first request (cold: computed and stored in the result cache), then `repeats`
+    timed ones (cached: one lookup); two figures, each with the X-Result-Cache states seen.
+    `warm`: first the same analysis under another key (an extra query item the API ignores),
+    so the cold figure is the computation on a warm server (imports, pools, buffers), as the
+    figures before the cache were, not the server's first-request costs."""
+    if warm:
+        client.get(f"{path}{'&' if '?' in path else '?'}bench_warmup=1", headers=headers)
+    started = time.perf_counter()
+    first = client.get(path, headers=headers)
+    cold = Figure("analysis", f"{label}, cold", [time.perf_counter() - started], [len(first.content)],
+                  Counter([first.status_code]))
+    cold.note = f"cache {first.headers.get('x-result-cache', '-')}; {_note_of(first)}".rstrip("; ")
+    FIGURES.append(cold)
+    print(cold.line(), flush=True)
+    hot = Figure("analysis", f"{label}, cached")
+    states: Counter = Counter()
+    for _ in range(repeats):
+        started = time.perf_counter()
+        r = client.get(path, headers=headers)
+        hot.times.append(time.perf_counter() - started)
+        hot.sizes.append(len(r.content))
+        hot.statuses[r.status_code] += 1
+        states[r.headers.get("x-result-cache", "-")] += 1
+    hot.note = "cache " + ", ".join(f"{k} {v}" for k, v in states.items())
+    FIGURES.append(hot)
+    print(hot.line(), flush=True)
+    return first
+
+
+def page_simplify(zoom: int) -> float:
+    """The simplification web/static/app.js asks coverage for at a zoom: half a screen pixel in
+    metres (api/features.py's rule for `zoom`), at most the API's 5,000 m."""
+    return min(5000.0, round(156_543.03 * 0.96 / 2 ** zoom / 2, 1))
+
+
 def analysis_figures(client: httpx.Client, auth: Auth, place: Place, repeats: int) -> None:
-    print(f"== analyses (province {place.province}; police; the web page's parameters)")
+    print(f"== analyses (province {place.province}; police; the web page's parameters): cold = the "
+          "first request (computed, stored in the shared result cache), cached = the repeats")
     year = f"start={place.last - dt.timedelta(days=364)}&end={place.last}"
     p, on = place.province, f"date={place.last}"
     for label, path in (
         ("Gi* hot spots, 500 m hexagons, province",
          f"/analytics/hotspots?province={p}&unit=hex&cell=500&{year}"),
         ("Gi* hot spots, villages, province", f"/analytics/hotspots?province={p}&unit=village&{year}"),
-        ("KDE heatmap.json, province", f"/analytics/heatmap.json?province={p}&{year}"),
-        ("KDE heatmap PNG, province (the image the page loads next)",
-         f"/analytics/heatmap?format=png&province={p}&{year}"),
+        ("KDE heatmap PNG alone, province", f"/analytics/heatmap?format=png&size=512&province={p}&{year}"),
+    ):
+        measure_cached(client, label, path, auth.police, repeats)
+    first = measure_cached(client, "KDE heatmap.json, province",
+                           f"/analytics/heatmap.json?province={p}&{year}", auth.police, repeats)
+    if first.status_code == 200:
+        # the image the page loads next: stored by heatmap.json under its png_url's key
+        png_url = first.json()["png_url"]
+        measure_cached(client, "KDE heatmap PNG after heatmap.json (its png_url)", png_url, auth.police,
+                       repeats, warm=False)
+    for label, path in (
         ("coverage per commune, province", f"/analytics/coverage/communes?{on}&province={p}"),
-        ("coverage per commune, whole country", f"/analytics/coverage/communes?{on}"),
+        ("coverage per commune, whole country (API default simplify 20 m)",
+         f"/analytics/coverage/communes?{on}"),
+        (f"coverage per commune, whole country (the page at zoom 6: simplify {page_simplify(6):g} m)",
+         f"/analytics/coverage/communes?{on}&simplify={page_simplify(6):g}"),
+        ("coverage per village, province", f"/analytics/coverage/villages?{on}&province={p}"),
         ("uncovered villages, province", f"/analytics/coverage/uncovered?level=village&{on}&province={p}"),
     ):
-        measure(client, "analysis", label, path, auth.police, repeats=repeats)
+        measure_cached(client, label, path, auth.police, repeats)
 
 
 def planner_figures(client: httpx.Client, auth: Auth, place: Place, repeats: int) -> None:
@@ -441,15 +495,17 @@ def database() -> Iterator[tuple[str, bool]]:
 
 
 def clean_up(url: str, since: dt.datetime) -> None:
-    """Memo and cache rows made while the bench ran (never data): reach_cache, and tile_cache
-    entries of the two layers it tiled (a cache: an entry another server stored meanwhile is
-    only built again)."""
+    """Memo and cache rows made while the bench ran (never data): reach_cache, tile_cache
+    entries of the two layers it tiled and result_cache entries (a cache: an entry another
+    server stored meanwhile is only built again)."""
     with _engine(url).begin() as conn:
         reach = conn.execute(text("DELETE FROM reach_cache WHERE computed_at >= :t"), {"t": since}).rowcount
         tiles = conn.execute(text(
             "DELETE FROM tile_cache WHERE created_at >= :t AND split_part(layer, ':', 1) = ANY(:layers)"),
             {"t": since, "layers": ["incidents", "incident_hexagons"]}).rowcount
-    print(f"cleaned up: {reach:,} reach_cache and {tiles:,} tile_cache rows made during the bench")
+        results = conn.execute(text("DELETE FROM result_cache WHERE created_at >= :t"), {"t": since}).rowcount
+    print(f"cleaned up: {reach:,} reach_cache, {tiles:,} tile_cache and {results:,} result_cache rows "
+          "made during the bench")
 
 
 def markdown_table() -> None:
@@ -475,7 +531,8 @@ def main() -> None:
                 explain_all(url, place)
             port = free_port()
             base = f"http://127.0.0.1:{port}"
-            with our_server(url, port), httpx.Client(base_url=base, timeout=600) as client:
+            with our_server(url, port, result_cache_mb=RESULT_CACHE_MB), \
+                    httpx.Client(base_url=base, timeout=600) as client:
                 if "items" not in skip:
                     items_figures(client, auth, place)
                 if "analysis" not in skip:

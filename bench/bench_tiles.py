@@ -166,12 +166,13 @@ def child_pids(pid: int) -> list[int]:
 
 
 def our_server(url: str, port: int, cache_mb: float = 0, workers: int = 1,
-               read_url: str | None = None):
-    """Our API on loopback; `cache_mb` 0 turns the shared tile cache off (every tile built).
+               read_url: str | None = None, result_cache_mb: float = 0):
+    """Our API on loopback; `cache_mb` 0 turns the shared tile cache off (every tile built),
+    `result_cache_mb` 0 the analysis result cache (every analysis computed).
     `workers` > 1: uvicorn's worker processes behind one port; `read_url`: READ_DATABASE_URL
     (none: every request on the primary, even if the caller's environment names a replica)."""
     env = {"DATABASE_URL": url, "ANTT_SECRET_KEY": SECRET, "ANTT_TILE_CACHE_MB": str(cache_mb),
-           "READ_DATABASE_URL": read_url or ""}
+           "ANTT_RESULT_CACHE_MB": str(result_cache_mb), "READ_DATABASE_URL": read_url or ""}
     argv = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
             "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers),
             "--timeout-keep-alive", str(get_settings().keep_alive_s)]  # as `antt serve` runs it

@@ -477,17 +477,24 @@
     return [];
   }
 
+  // Half a screen pixel in metres at a zoom (api/features.py's rule for `zoom`), at most the
+  // API's 5,000 m: the national view would otherwise pull every commune at 20 m (22 MB).
+  function simplifyAt(zoom) {
+    return Math.min(5000, Math.round((156543.03 * 0.96) / 2 ** zoom / 2 * 10) / 10);
+  }
+
   async function loadCoverage() {
     const date = period(false).end || isoDate(new Date());
+    const simplify = String(simplifyAt(Math.round(map.getZoom())));
     if (state.on.has("coverage") || state.on.has("uncovered")) {
-      const { body } = await tracked(api(`/analytics/coverage/communes?${areaParams(new URLSearchParams({ date }))}`));
+      const { body } = await tracked(api(`/analytics/coverage/communes?${areaParams(new URLSearchParams({ date, simplify }))}`));
       coverageByCode = {};
       for (const r of rowsOf(body)) coverageByCode[r.code || r.commune_code] = r;
       legendOf.coverage = COVERAGE_RAMP.map(([v, c]) => ({ color: c, label: `≥ ${Math.round(v * 100)}%` }))
         .concat([{ color: NO_DATA, label: t("not_available") }]);
     }
     if (state.on.has("uncovered")) {
-      const { body } = await tracked(api(`/analytics/coverage/uncovered?${areaParams(new URLSearchParams({ level: "village", date }))}`));
+      const { body } = await tracked(api(`/analytics/coverage/uncovered?${areaParams(new URLSearchParams({ level: "village", date, simplify }))}`));
       uncoveredVillages = new Set(rowsOf(body).map((r) => r.code));
       legendOf.uncovered = [{ color: "#fff", border: UNCOVERED, label: t("uncovered") }];
     }
