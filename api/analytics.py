@@ -192,11 +192,13 @@ def suppress_small(records: list[dict[str, Any]], principal: Principal,
 
 def geometries(conn: Connection, ids: list[int], simplify_m: float) -> dict[int, Any]:
     """Unit polygons as GeoJSON, simplified by `simplify_m` metres for display
-    (layers.sql.simplified_sql: in degrees, not through a metric CRS)."""
+    (layers.sql.simplified_sql: in degrees, not through a metric CRS; Douglas-Peucker keeping
+    tiny parts, as the layers draw them: preserving topology took 3.9 s for the 3,321 national
+    communes at 1,174 m, 6.2 s at 20 m, against 0.2 s and 0.5 s)."""
     if not ids:
         return {}
     rows = conn.execute(text(
-        f"SELECT id, ST_AsGeoJSON(CASE WHEN :s > 0 THEN {simplified_sql('geom', ':s', True)} "
+        f"SELECT id, ST_AsGeoJSON(CASE WHEN :s > 0 THEN {simplified_sql('geom', ':s')} "
         "ELSE geom END, 6) AS g FROM admin_unit WHERE id = ANY(:ids)"), {"ids": ids, "s": simplify_m}).all()
     return {r.id: json.loads(r.g) if r.g else None for r in rows}
 

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, text
 
 from antt.settings import get_settings
+from api import resultcache
 from api.deps import Principal, get_conn, get_principal
 from api.problems import Problem, field_error
 from layers.access import LayerError, layer_for, visible_layers
@@ -35,6 +36,7 @@ from layers.filters import (
     parse_limit,
     parse_offset,
 )
+from layers.resultcache import Entry
 from layers.sql import (
     LayerQuery,
     count_query,
@@ -42,6 +44,7 @@ from layers.sql import (
     item_query,
     items_query,
     no_jit,
+    paged_items_query,
     rows_query,
     typed_value,
 )
@@ -57,6 +60,10 @@ from layers.versions import (
 GEOJSON = "application/geo+json"
 PUBLIC = "public, no-cache"  # the same for every account allowed it; revalidated on each use
 PRIVATE = "private, no-cache"
+MB = 1024 * 1024
+# Pages stored after the one asked of an aggregate layer (the whole country's 2,000 m
+# hexagons are 3 pages of 10,000): at most this many more computed with it.
+PAGES_AHEAD = 9
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
@@ -280,12 +287,24 @@ def make_router() -> APIRouter:
         points = layer.id == "incidents"  # exact points: every read audited, never shared
         public = (tables is not None and not points and fmt != "csv" and principal.scope_level == "all"
                   and not (layer.counts_incidents and q.suppress_below == 0))
-        digest = statement_digest("items", fmt, str(request.base_url), *(x for st in statements for x in st))
+
+        def page_digest(at: int) -> str:
+            page = statements if at == offset else [counted_items_query(q, limit, at)]
+            return statement_digest("items", fmt, str(request.base_url), *(x for st in page for x in st))
+
+        digest = page_digest(offset)
         asked = request.headers.get("if-none-match", "")
         cache = {"Cache-Control": PUBLIC if public else PRIVATE}
         if not public:
             cache["Vary"] = "Authorization, Cookie"
         etag = None
+        # Aggregate pages are kept in the shared result cache (api/resultcache.py) under the
+        # page's versioned key: a repeated page costs a lookup, and computing one page stores
+        # the pages after it (their source is the same GROUP BY), for the `next` links.
+        max_bytes = int(s.result_cache_mb * MB)
+        kept = (fmt != "csv" and layer.kind == "aggregate" and tables is not None and not points
+                and max_bytes > 0)
+        hit, later_pages = None, []
         # Count and page from one snapshot, so numberMatched agrees with the pages. (The
         # request's own connection: a second one per request could exhaust the pool.)
         conn.commit()  # end the principal lookup's transaction, to choose the isolation level
@@ -296,8 +315,18 @@ def make_router() -> APIRouter:
                 etag = cache["ETag"] = etag_of(versioned_key(digest, version))
                 if not points and etag_matches(asked, etag):
                     return Response(status_code=304, headers=cache)
+                if kept:
+                    hit = resultcache.fetch(conn, versioned_key(digest, version))
             no_jit(conn)
-            if fmt != "csv" and layer.kind == "aggregate":
+            if hit is not None:
+                matched, features = int(hit.headers["matched"]), hit.body.decode()
+            elif kept:
+                sql, p = paged_items_query(q, limit, offset, PAGES_AHEAD + 1)
+                rows = conn.execute(text(sql), p).all()
+                matched, features = rows[0][0], rows[0][2]
+                later_pages = [(offset + k * limit, body) for _, k, body in rows[1:]
+                               if offset + k * limit < matched]
+            elif fmt != "csv" and layer.kind == "aggregate":
                 sql, p = statements[0]
                 matched, features = conn.execute(text(sql), p).one()
             else:
@@ -325,6 +354,14 @@ def make_router() -> APIRouter:
                                      if x["rel"] in ("next", "prev"))}
         if not headers["Link"]:
             del headers["Link"]
+        if kept:
+            cache[resultcache.CACHE_HEADER] = "hit" if hit is not None else "miss"
+        if kept and hit is None:
+            group = "items:" + ",".join(sorted(tables))
+            pages = [(offset, features), *later_pages]
+            resultcache.store(conn, version, [
+                (versioned_key(page_digest(at), version), group,
+                 Entry(body.encode(), GEOJSON, {"matched": str(matched)})) for at, body in pages], max_bytes)
         if points:  # exact points: every read is audited (api/audit.py)
             from api.audit import record
 

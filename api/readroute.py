@@ -33,6 +33,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -408,3 +409,34 @@ class ReadYourWrites:
                 raise
             scope.setdefault("state", {})[PRIMARY_ONLY] = True
             await self.app(scope, receive, sender)
+
+
+@contextmanager
+def autocommit(conn: Connection) -> Iterator[Connection]:
+    """`conn` with statements committing one by one, back in transaction mode afterwards.
+    psycopg2's own flag, not SQLAlchemy's isolation_level option: that one costs a
+    `SET default_transaction_isolation` round trip on the way in and on the way out."""
+    dbapi = conn.connection.driver_connection
+    try:
+        dbapi.autocommit = True
+    except conn.dialect.loaded_dbapi.Error as exc:  # closed under us: as SQLAlchemy would say it
+        conn.invalidate(exc)
+        raise DBAPIError.instance(None, None, exc, conn.dialect.loaded_dbapi.Error,
+                                  connection_invalidated=True) from exc
+    try:
+        yield conn
+    finally:
+        if not dbapi.closed:
+            try:
+                dbapi.autocommit = False
+            except conn.dialect.loaded_dbapi.Error as exc:
+                # The server went away after the statements ran: what they returned stands, the
+                # connection is dropped from the pool rather than put back half-reset.
+                conn.invalidate(exc)
+
+
+@contextmanager
+def autocommit_connection() -> Iterator[Connection]:
+    """A pooled primary connection in autocommit (see `autocommit`)."""
+    with get_engine().connect() as conn, autocommit(conn):
+        yield conn

@@ -47,6 +47,7 @@ from antt.db import is_replica
 from antt.settings import get_settings
 from api.audit import AUDITED
 from api.deps import Principal
+from api.readroute import autocommit_connection
 from layers import resultcache
 from layers.resultcache import Entry
 from layers.versions import (
@@ -160,8 +161,6 @@ def _lookup(conn: Connection, digest: str, tables: tuple[str, ...],
     version = data_version(conn, tables)
     if not use_cache:
         return version, None
-    from api.tiles import autocommit_connection
-
     try:
         with autocommit_connection() as primary:
             return version, resultcache.get(primary, versioned_key(digest, version))
@@ -169,7 +168,24 @@ def _lookup(conn: Connection, digest: str, tables: tuple[str, ...],
         return version, None
 
 
-def _store(conn: Connection, version: int, entries: list[tuple[str, str, Entry]],
+def fetch(conn: Connection, key: str) -> Entry | None:
+    """The entry under a versioned `key`, for a caller that read the version itself (inside
+    its own transaction: on the primary the lookup runs in a savepoint, so an unavailable
+    cache cannot abort it; from a replica, on a short primary connection)."""
+    if not is_replica(conn.engine):
+        try:
+            with conn.begin_nested():
+                return resultcache.get_or_raise(conn, key)
+        except DBAPIError:
+            return None
+    try:
+        with autocommit_connection() as primary:
+            return resultcache.get(primary, key)
+    except DBAPIError:
+        return None
+
+
+def store(conn: Connection, version: int, entries: list[tuple[str, str, Entry]],
            max_bytes: int) -> None:
     """Store on the primary: the request's own connection (committed: an analysis writes
     nothing else) or, from a replica, a short autocommit one. Failures are skipped."""
@@ -182,8 +198,6 @@ def _store(conn: Connection, version: int, entries: list[tuple[str, str, Entry]]
             except DBAPIError:
                 resultcache.reset(conn)
         return
-    from api.tiles import autocommit_connection
-
     try:
         with autocommit_connection() as primary:
             for key, group, entry in entries:
@@ -226,6 +240,6 @@ def cached(request: Request, principal: Principal, conn: Connection, today: dt.d
             return Response(status_code=304, headers=headers)
     elif ctx.version is not None and not conn.info.pop(AUDITED, False):
         tables_id = ",".join(sorted(tables))
-        _store(conn, ctx.version, [(versioned_key(d, ctx.version), f"{n}:{tables_id}", e)
+        store(conn, ctx.version, [(versioned_key(d, ctx.version), f"{n}:{tables_id}", e)
                                    for n, d, e in [(name, digest, entry), *ctx.extra]], max_bytes)
     return _respond(entry, headers)

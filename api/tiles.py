@@ -37,8 +37,6 @@ cost per request is kept small (figures: `antt bench run tiles`):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import Connection, text
@@ -46,7 +44,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from antt.db import get_engine, is_replica
+from antt.db import is_replica
 from antt.settings import get_settings
 from api.audit import record
 from api.deps import Principal, authenticate, get_conn, get_principal, oauth2
@@ -54,6 +52,8 @@ from api.features import PRIVATE, PUBLIC, VN_BBOX, build_query, resolve
 from api.problems import Problem
 from api.readroute import (
     PRIMARY_ONLY,
+    autocommit,
+    autocommit_connection,
     get_router,
     is_replica_failure,
     min_lsn_of,
@@ -84,37 +84,6 @@ MVT = "application/vnd.mapbox-vector-tile"
 TILE_PATH = "/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{x}/{y}"
 _TYPES = {"string": "String", "integer": "Number", "number": "Number", "boolean": "Boolean",
           "date": "String", "datetime": "String"}
-
-
-@contextmanager
-def autocommit(conn: Connection) -> Iterator[Connection]:
-    """`conn` with statements committing one by one, back in transaction mode afterwards.
-    psycopg2's own flag, not SQLAlchemy's isolation_level option: that one costs a
-    `SET default_transaction_isolation` round trip on the way in and on the way out."""
-    dbapi = conn.connection.driver_connection
-    try:
-        dbapi.autocommit = True
-    except conn.dialect.loaded_dbapi.Error as exc:  # closed under us: as SQLAlchemy would say it
-        conn.invalidate(exc)
-        raise DBAPIError.instance(None, None, exc, conn.dialect.loaded_dbapi.Error,
-                                  connection_invalidated=True) from exc
-    try:
-        yield conn
-    finally:
-        if not dbapi.closed:
-            try:
-                dbapi.autocommit = False
-            except conn.dialect.loaded_dbapi.Error as exc:
-                # The server went away after the statements ran: what they returned stands, the
-                # connection is dropped from the pool rather than put back half-reset.
-                conn.invalidate(exc)
-
-
-@contextmanager
-def autocommit_connection() -> Iterator[Connection]:
-    """A pooled primary connection in autocommit (see `autocommit`)."""
-    with get_engine().connect() as conn, autocommit(conn):
-        yield conn
 
 
 def serve_tile(request: Request, token: str | None, collection_id: str, z: int, x: int,

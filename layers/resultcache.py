@@ -66,14 +66,19 @@ def entry_of(media_type: str | None, body: bytes | memoryview | None,
     return Entry(bytes(body), media_type, dict(headers or {}))
 
 
+def get_or_raise(conn: Connection, key: str) -> Entry | None:
+    """The entry under `key`, None if there is none; DBAPIError if the cache is unavailable."""
+    row = conn.execute(_GET, {"key": key}).first()
+    return entry_of(*row) if row else None
+
+
 def get(conn: Connection, key: str) -> Entry | None:
     try:
-        row = conn.execute(_GET, {"key": key}).first()
+        return get_or_raise(conn, key)
     except DBAPIError as exc:
         log.debug("result cache unavailable: %s", exc.orig)
         reset(conn)
         return None
-    return entry_of(*row) if row else None
 
 
 def put(conn: Connection, key: str, group: str, version: int, entry: Entry, max_bytes: int) -> bool:

@@ -346,6 +346,25 @@ def counted_items_query(q: LayerQuery, limit: int, offset: int) -> tuple[str, di
     return sql, params
 
 
+def paged_items_query(q: LayerQuery, limit: int, offset: int, pages: int) -> tuple[str, dict[str, Any]]:
+    """counted_items_query's answer for `pages` consecutive pages from `offset` at once, one
+    row per page: (numberMatched, page number from 0, the page's features as a JSON array).
+    Why: an aggregate layer's source (a GROUP BY over the incidents, seconds for the whole
+    country) is the same for every page; evaluated once, the pages after it can be stored
+    for the `next` links to find (api.features). Pages past the end come back as '[]'."""
+    source, where, params = source_and_where(q)
+    params |= {"limit": limit, "offset": offset, "pages": pages, "simplify_m": q.simplify_m}
+    sql = f"""WITH m AS MATERIALIZED (SELECT t.* FROM {source} t WHERE {' AND '.join(where)}),
+        f AS (SELECT t.fid, {feature_sql(q)} AS feature,
+                     (row_number() OVER (ORDER BY t.fid) - 1) / :limit AS page
+              FROM (SELECT * FROM m ORDER BY fid LIMIT :limit * :pages OFFSET :offset) t)
+        SELECT (SELECT count(*) FROM m), g.page,
+               '[' || coalesce(string_agg(f.feature, ', ' ORDER BY f.fid), '') || ']'
+        FROM generate_series(0, :pages - 1) g(page) LEFT JOIN f ON f.page = g.page
+        GROUP BY g.page ORDER BY g.page"""
+    return sql, params
+
+
 def item_query(q: LayerQuery, fid: int | str) -> tuple[str, dict[str, Any]]:
     """One feature as JSON text and its version (NULL for tables without one)."""
     source, where, params = source_and_where(q)

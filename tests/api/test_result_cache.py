@@ -236,7 +236,7 @@ def test_unreachable_cache_is_skipped(layer_client, make_user, monkeypatch):
         raise OperationalError("connect", {}, Exception("primary down"))
 
     monkeypatch.setattr(rc, "is_replica", lambda engine: True)
-    monkeypatch.setattr("api.tiles.autocommit_connection", down)
+    monkeypatch.setattr("api.resultcache.autocommit_connection", down)
     got = [layer_client.get(COVERAGE, params=COVERAGE_Q, headers=viewer) for _ in range(2)]
     assert [r.status_code for r in got] == [200, 200]
     assert [r.headers["x-result-cache"] for r in got] == ["miss", "miss"]

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from api.readroute import release
-from api.tiles import autocommit
+from api.readroute import autocommit, release
 
 
 def _end_backend(engine, pid: int) -> None:
