@@ -6,6 +6,8 @@ Public functions
   -> (xy (n, 2) metres EPSG:3405, weights (n,))
 - ``silverman_bandwidth(xy, weights=None)`` -> metres (ArcGIS's spatial Silverman rule)
 - ``quartic_density(xy, weights, bandwidth_m, targets)`` -> density per km^2 at targets
+- ``grid_quartic_density(xy, weights, bandwidth_m, x0, y0, cell_m, nx, ny)`` -> the same at
+  the centres of a regular grid (ny, nx), found by arithmetic
 - ``grid_frame(bounds_m, cell_m, max_cells)`` -> (x0, y0, nx, ny); ``GridTooLarge`` beyond
 - ``density_grid(xy, weights, bandwidth_m, area_wkb, cell_m, max_cells, clip=True)`` -> KdeGrid
 - ``kde_grid(bind, flt, cell_m=100, bandwidth_m=None, province_code=None, commune_code=None,
@@ -122,8 +124,65 @@ def quartic_density(xy: np.ndarray, weights: np.ndarray, bandwidth_m: float,
     pairs = tree.sparse_distance_matrix(cKDTree(xy), bandwidth_m, output_type="coo_matrix")
     u2 = (pairs.data / bandwidth_m) ** 2
     k = 3.0 / math.pi * np.asarray(weights)[pairs.col] * (1.0 - u2) ** 2
-    np.add.at(out, pairs.row, k)
+    out += np.bincount(pairs.row, weights=k, minlength=len(targets))  # np.add.at is ~10x slower
     return out / bandwidth_m**2 * 1e6
+
+
+def _windowed_sum(rows: np.ndarray, cols: np.ndarray, half_r: int, half_c: int, shape: tuple[int, int],
+                  value: Any) -> np.ndarray:
+    """Sum over every point n of value(n, r, c) on the cells (r, c) of the window of half
+    sizes (half_r, half_c) around its cell (rows[n], cols[n]); an array of `shape`.
+
+    The window is walked offset by offset, each offset for all the points at once: numpy work
+    of (window cells x points) in (window cells) steps (with fewer points than window cells,
+    the points are walked instead). The sums run on an array padded by two half windows, so
+    no index is ever out of range; cells off `shape` are cropped, points whose window misses
+    `shape` dropped. `value` returns 0 where a point does not reach."""
+    h, w = shape
+    pr, pc = 2 * half_r, 2 * half_c
+    big_h, big_w = h + 2 * pr, w + 2 * pc
+    keep = np.nonzero((rows >= -half_r) & (rows < h + half_r) & (cols >= -half_c) & (cols < w + half_c))[0]
+    rows, cols = rows[keep], cols[keep]
+    base = (rows + pr) * big_w + (cols + pc)
+    out = np.zeros(big_h * big_w)
+    dr, dc = np.meshgrid(np.arange(-half_r, half_r + 1), np.arange(-half_c, half_c + 1), indexing="ij")
+    dr, dc = dr.ravel(), dc.ravel()
+    if len(keep) >= len(dr):
+        # one bincount per batch of offsets holding about as many pairs as cells (its cost)
+        batch = max(1, (big_h * big_w) // len(keep))
+        for lo in range(0, len(dr), batch):
+            flats, sums = [], []
+            for a, b in zip(dr[lo:lo + batch], dc[lo:lo + batch], strict=True):
+                flats.append(base + (a * big_w + b))
+                sums.append(value(keep, rows + a, cols + b))
+            out += np.bincount(np.concatenate(flats), weights=np.concatenate(sums), minlength=big_h * big_w)
+    else:
+        offsets = dr * big_w + dc
+        for k in range(len(keep)):
+            flat = base[k] + offsets
+            np.add.at(out, flat, value(np.full(len(dr), keep[k]), rows[k] + dr, cols[k] + dc))
+    return out.reshape(big_h, big_w)[pr:pr + h, pc:pc + w]
+
+
+def grid_quartic_density(xy: np.ndarray, weights: np.ndarray, bandwidth_m: float, x0: float, y0: float,
+                         cell_m: float, nx: int, ny: int) -> np.ndarray:
+    """quartic_density at the centres of the (ny, nx) square cells of `cell_m` from (x0, y0),
+    as an array (ny, nx): the same sums, with the cells within reach of a point found by
+    arithmetic instead of a pair search: Hà Nội's year (67,462 incidents, 1.8 km bandwidth,
+    365 x 307 cells of 250 m) in 0.4 s where the pairs took 1.4-2.3 s, 3.3 s with np.add.at."""
+    xy = np.asarray(xy, dtype="float64").reshape(-1, 2)
+    w = np.asarray(weights, dtype="float64")
+    rows = np.floor((xy[:, 1] - y0) / cell_m).astype(np.int64)
+    cols = np.floor((xy[:, 0] - x0) / cell_m).astype(np.int64)
+    half = int(math.ceil(bandwidth_m / cell_m)) + 1
+    r2 = bandwidth_m * bandwidth_m
+
+    def value(n: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+        dx = x0 + (c + 0.5) * cell_m - xy[n, 0]
+        dy = y0 + (r + 0.5) * cell_m - xy[n, 1]
+        return 3.0 / math.pi * w[n] * np.maximum(1.0 - (dx * dx + dy * dy) / r2, 0.0) ** 2
+
+    return _windowed_sum(rows, cols, half, half, (ny, nx), value) / bandwidth_m**2 * 1e6
 
 
 class GridTooLarge(ValueError):
@@ -159,7 +218,7 @@ def density_grid(xy: np.ndarray, weights: np.ndarray, bandwidth_m: float, area_w
     x0, y0, nx, ny = grid_frame(area.bounds, cell_m, max_cells)
     gx, gy = np.meshgrid(x0 + (np.arange(nx) + 0.5) * cell_m, y0 + (np.arange(ny) + 0.5) * cell_m)
     centres = np.column_stack([gx.ravel(), gy.ravel()])
-    dens = quartic_density(xy, weights, bandwidth_m, centres)
+    dens = grid_quartic_density(xy, weights, bandwidth_m, x0, y0, cell_m, nx, ny).ravel()
     if clip:
         shapely.prepare(area)
         dens[~shapely.contains_xy(area, centres[:, 0], centres[:, 1])] = 0.0

@@ -123,3 +123,45 @@ def test_pixel_lattice_matches_exact_transform_and_kernel():
                               px[0] - 25, py[0] + 25, 50.0, 50.0)
     brute = quartic_density(pts, w, 700.0, np.column_stack([tx, ty])).reshape(200, 300)
     assert np.abs(windowed - brute).max() < 1e-9
+
+
+@pytest.mark.parametrize("n", [7, 3000])  # fewer points than window cells, and more
+def test_grid_density_equals_the_pair_search(n):
+    """grid_quartic_density (cells within reach found by arithmetic, walked by window offset or
+    by point) gives quartic_density's sums at the cell centres, points outside the grid too."""
+    from geo.kde import grid_quartic_density
+
+    rng = np.random.default_rng(n)
+    x0, y0, cell, nx, ny = 600_000.0, 2_300_000.0, 250.0, 80, 60
+    pts = np.column_stack([rng.uniform(x0 - 2_000, x0 + nx * cell + 2_000, n),
+                           rng.uniform(y0 - 2_000, y0 + ny * cell + 2_000, n)])
+    w = rng.uniform(0.5, 3.0, n)
+    gx, gy = np.meshgrid(x0 + (np.arange(nx) + 0.5) * cell, y0 + (np.arange(ny) + 0.5) * cell)
+    for bw in (180.0, 1_300.0):
+        fast = grid_quartic_density(pts, w, bw, x0, y0, cell, nx, ny)
+        brute = quartic_density(pts, w, bw, np.column_stack([gx.ravel(), gy.ravel()])).reshape(ny, nx)
+        assert fast.shape == (ny, nx) and brute.max() > 0
+        assert np.abs(fast - brute).max() <= 1e-9 * brute.max()
+
+
+def test_pixel_density_walks_points_or_offsets_alike():
+    """Few points (walked one by one) and many (walked by window offset) give the brute sums."""
+    from pyproj import Transformer
+
+    from antt.crs import pinned
+    from geo.kde import _lattice_transform, _pixel_density
+
+    from_merc = Transformer.from_crs("EPSG:3857", pinned(3405), always_xy=True)
+    to_merc = Transformer.from_crs(pinned(3405), "EPSG:3857", always_xy=True)
+    px = 11_800_000 + (np.arange(120) + 0.5) * 100.0
+    py = 2_400_000 - (np.arange(90) + 0.5) * 100.0
+    tx, ty = _lattice_transform(from_merc, px, py)
+    rng = np.random.default_rng(9)
+    for n in (5, 4000):
+        pts = np.column_stack([rng.uniform(tx.min() - 900, tx.max() + 900, n),
+                               rng.uniform(ty.min() - 900, ty.max() + 900, n)])
+        w = rng.uniform(1, 2, n)
+        windowed = _pixel_density(pts, w, 600.0, tx.reshape(90, 120), ty.reshape(90, 120), to_merc,
+                                  px[0] - 50, py[0] + 50, 100.0, 100.0)
+        brute = quartic_density(pts, w, 600.0, np.column_stack([tx, ty])).reshape(90, 120)
+        assert brute.max() > 0 and np.abs(windowed - brute).max() <= 1e-9 * brute.max()
