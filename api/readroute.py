@@ -35,14 +35,17 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
-from antt.db import get_engine, get_read_engines
+from antt.db import get_engine, get_read_engines, is_replica
 from antt.settings import get_settings
+from layers.cachetable import CacheTable, reset
+from layers.versions import data_version, versioned_key
 
 log = logging.getLogger(__name__)
 
@@ -440,3 +443,28 @@ def autocommit_connection() -> Iterator[Connection]:
     """A pooled primary connection in autocommit (see `autocommit`)."""
     with get_engine().connect() as conn, autocommit(conn):
         yield conn
+
+
+def cache_lookup(conn: Connection, tables: tuple[str, ...], digest: str, use_cache: bool,
+                 table: CacheTable) -> tuple[int, tuple[Any, ...] | None]:
+    """The data version of `tables` and the payload `table` holds under it for `digest`.
+    On the primary: one round trip (an unavailable cache table leaves the version alone). On
+    a replica: the version there (it matches the replica's data) and the entry on the
+    primary, skipped if the primary cannot be reached."""
+    if not is_replica(conn.engine):
+        if use_cache:
+            try:
+                row = conn.execute(table.version_and_entry_sql,
+                                   {"tables": list(tables), "digest": digest}).one()
+                return int(row[0]), tuple(row[1:])
+            except DBAPIError:
+                reset(conn)
+        return data_version(conn, tables), None
+    version = data_version(conn, tables)
+    if not use_cache:
+        return version, None
+    try:
+        with autocommit_connection() as primary:
+            return version, table.get(primary, versioned_key(digest, version))
+    except DBAPIError:
+        return version, None

@@ -47,11 +47,10 @@ from antt.db import is_replica
 from antt.settings import get_settings
 from api.audit import AUDITED
 from api.deps import Principal
-from api.readroute import autocommit_connection
+from api.readroute import autocommit_connection, cache_lookup
 from layers import resultcache
 from layers.resultcache import Entry
 from layers.versions import (
-    data_version,
     etag_matches,
     etag_of,
     statement_digest,
@@ -147,25 +146,9 @@ def json_entry(content: Any, media_type: str = "application/json",
 
 def _lookup(conn: Connection, digest: str, tables: tuple[str, ...],
             use_cache: bool) -> tuple[int, Entry | None]:
-    """The data version and the entry under it. On the primary: one round trip. On a replica:
-    the version there (it matches the replica's data), the entry on the primary."""
-    if not is_replica(conn.engine):
-        if use_cache:
-            try:
-                row = conn.execute(resultcache.VERSION_AND_ENTRY,
-                                   {"tables": list(tables), "digest": digest}).one()
-                return int(row[0]), resultcache.entry_of(row[1], row[2], row[3])
-            except DBAPIError:  # the cache table is unavailable: the version alone
-                resultcache.reset(conn)
-        return data_version(conn, tables), None
-    version = data_version(conn, tables)
-    if not use_cache:
-        return version, None
-    try:
-        with autocommit_connection() as primary:
-            return version, resultcache.get(primary, versioned_key(digest, version))
-    except DBAPIError:  # primary unreachable: answer from the replica without the cache
-        return version, None
+    """The data version and the entry under it (api.readroute.cache_lookup)."""
+    version, payload = cache_lookup(conn, tables, digest, use_cache, resultcache.TABLE)
+    return version, resultcache.entry_of(payload)
 
 
 def fetch(conn: Connection, key: str) -> Entry | None:

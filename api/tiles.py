@@ -54,6 +54,7 @@ from api.readroute import (
     PRIMARY_ONLY,
     autocommit,
     autocommit_connection,
+    cache_lookup,
     get_router,
     is_replica_failure,
     min_lsn_of,
@@ -72,7 +73,6 @@ from layers.tiles import (
     valid_tile,
 )
 from layers.versions import (
-    data_version,
     etag_matches,
     etag_of,
     statement_digest,
@@ -118,21 +118,9 @@ async def _tile_fast_path(request: Request) -> Response:
 
 def _lookup(conn: Connection, digest: str, tables: tuple[str, ...],
             use_cache: bool) -> tuple[int, Tile | None]:
-    """The data version and the cached tile under it. On the primary: one round trip. On a
-    replica: the version there (it matches the replica's data), the entry on the primary."""
-    if not is_replica(conn.engine):
-        if not use_cache:
-            return data_version(conn, tables), None
-        row = conn.execute(tilecache.VERSION_AND_ENTRY, {"tables": list(tables), "digest": digest}).one()
-        return int(row[0]), (Tile(bytes(row[1]), int(row[2]), row[3]) if row[1] is not None else None)
-    version = data_version(conn, tables)
-    if not use_cache:
-        return version, None
-    try:
-        with autocommit_connection() as primary:
-            return version, tilecache.get(primary, versioned_key(digest, version))
-    except DBAPIError:  # primary unreachable: serve from the replica without the cache
-        return version, None
+    """The data version and the cached tile under it (api.readroute.cache_lookup)."""
+    version, payload = cache_lookup(conn, tables, digest, use_cache, tilecache.TABLE)
+    return version, tilecache.tile_of(payload)
 
 
 def _store(conn: Connection, key: str, group: str, version: int, tile: Tile, max_bytes: int) -> None:

@@ -14,71 +14,37 @@ is skipped: the tile is built as if it were empty.
 
 from __future__ import annotations
 
-import logging
 import random
+from typing import Any
 
-from sqlalchemy import Connection, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection
 
+from layers.cachetable import CacheTable
 from layers.tiles import Tile
 
-log = logging.getLogger(__name__)
-
 EVICT_EVERY = 50  # about one store in this many checks the size bound
+TABLE = CacheTable("tile_cache", "layer", ("data", "features", "generalisation"))
 
-_GET = text("SELECT data, features, generalisation FROM tile_cache WHERE key = CAST(:key AS uuid)")
-# The entry in, and its group's older versions out, in one round trip.
-_PUT = text("""
-    WITH put AS (
-        INSERT INTO tile_cache (key, layer, version, data, features, generalisation, size_bytes)
-        VALUES (CAST(:key AS uuid), :grp, :version, :data, :features, :gen, :size)
-        ON CONFLICT (key) DO NOTHING RETURNING 1)
-    DELETE FROM tile_cache WHERE layer = :grp AND version < :version""")
-_EVICT = text("""
-    DELETE FROM tile_cache c USING (
-        SELECT key, sum(size_bytes) OVER (ORDER BY created_at DESC, key) AS upto FROM tile_cache
-    ) s
-    WHERE c.key = s.key AND s.upto > :max_bytes""")
-# The version and the entry in one round trip, when the tile is read on the primary itself.
-VERSION_AND_ENTRY = text("""
-    SELECT v.version, c.data, c.features, c.generalisation
-    FROM (SELECT antt_data_version(CAST(:tables AS text[])) AS version) v
-    LEFT JOIN tile_cache c
-           ON c.key = CAST(md5(:digest || ':' || v.version) AS uuid)""")
+
+def tile_of(payload: tuple[Any, ...] | None) -> Tile | None:
+    """A Tile from the payload columns of a row (None when the row held no entry)."""
+    if payload is None or payload[0] is None:
+        return None
+    data, features, generalisation = payload
+    return Tile(bytes(data), int(features), generalisation)
 
 
 def get(conn: Connection, key: str) -> Tile | None:
-    try:
-        row = conn.execute(_GET, {"key": key}).first()
-    except DBAPIError as exc:
-        log.debug("tile cache unavailable: %s", exc.orig)
-        _reset(conn)
-        return None
-    return Tile(bytes(row[0]), int(row[1]), row[2]) if row else None
+    return tile_of(TABLE.get(conn, key))
 
 
 def put(conn: Connection, key: str, group: str, version: int, tile: Tile, max_bytes: int) -> None:
     """Store `tile` (autocommit connection expected); older versions of `group` go."""
-    if max_bytes <= 0 or len(tile.data) > max_bytes:
-        return
-    try:
-        conn.execute(_PUT, {"key": key, "grp": group, "version": version, "data": tile.data,
-                            "features": tile.features, "gen": tile.generalisation,
-                            "size": len(tile.data)})
-        if random.random() < 1 / EVICT_EVERY:
-            conn.execute(_EVICT, {"max_bytes": max_bytes})
-    except DBAPIError as exc:
-        log.debug("tile not cached: %s", exc.orig)
-        _reset(conn)
-
-
-def _reset(conn: Connection) -> None:
-    try:
-        conn.rollback()
-    except DBAPIError:
-        pass
+    TABLE.put(conn, key, group, version,
+              {"data": tile.data, "features": tile.features, "generalisation": tile.generalisation},
+              len(tile.data), max_bytes, evict=random.random() < 1 / EVICT_EVERY)
 
 
 def evict(conn: Connection, max_bytes: int) -> int:
     """Bring the cache under `max_bytes` now; returns the entries deleted."""
-    return conn.execute(_EVICT, {"max_bytes": max_bytes}).rowcount
+    return TABLE.evict(conn, max_bytes)

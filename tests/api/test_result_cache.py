@@ -235,8 +235,9 @@ def test_unreachable_cache_is_skipped(layer_client, make_user, monkeypatch):
     def down():
         raise OperationalError("connect", {}, Exception("primary down"))
 
-    monkeypatch.setattr(rc, "is_replica", lambda engine: True)
-    monkeypatch.setattr("api.resultcache.autocommit_connection", down)
+    for module in ("api.resultcache", "api.readroute"):  # the lookup (readroute) and the store
+        monkeypatch.setattr(f"{module}.is_replica", lambda engine: True)
+        monkeypatch.setattr(f"{module}.autocommit_connection", down)
     got = [layer_client.get(COVERAGE, params=COVERAGE_Q, headers=viewer) for _ in range(2)]
     assert [r.status_code for r in got] == [200, 200]
     assert [r.headers["x-result-cache"] for r in got] == ["miss", "miss"]
