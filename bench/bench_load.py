@@ -15,6 +15,7 @@ reason printed.
 
 Servers: uvicorn (bench_tiles.our_server) with `--workers 1`, then `--workers 2` and
 READ_DATABASE_URL, on loopback, shared tile cache on (ANTT_BENCH_TILE_CACHE_MB, default 256)
+and the result cache as the server defaults it (ANTT_BENCH_RESULT_CACHE_MB, default 256)
 and emptied before each configuration so neither starts warm.
 
 Load generator: ANTT_BENCH_LOAD_PROCESSES separate processes (default 2; spawned, never the
@@ -78,6 +79,7 @@ from bench.bench_tiles import (
 CLIENTS = 200
 SECONDS = 60.0
 PROCESSES = 2
+RESULT_CACHE_MB = 256.0  # the server's default (antt/settings.py): aggregate pages are cached
 TILE_CACHE_MB = 256.0
 EDIT_SHARE = 0.05
 SHARES = (("edit", EDIT_SHARE), ("tile", 0.45), ("items", 0.30), ("aggregate", 0.20))
@@ -406,14 +408,15 @@ def _wait_for_replica_reads(base: str, tries: int = 150) -> None:
 
 def run_configuration(label: str, url: str, mix: Mix, *, workers: int, read_url: str | None,
                       clients: int, seconds: float, processes: int,
-                      cache_mb: float = TILE_CACHE_MB) -> Figures:
+                      cache_mb: float = TILE_CACHE_MB, result_mb: float = RESULT_CACHE_MB) -> Figures:
     with _engine(url).begin() as conn:
-        conn.execute(text("TRUNCATE tile_cache"))  # neither configuration starts warm
+        conn.execute(text("TRUNCATE tile_cache, result_cache"))  # neither configuration starts warm
     postmasters = {"primary": postmaster_of(url)}
     if read_url:
         postmasters["replica"] = postmaster_of(read_url)
     port = free_port()
-    with our_server(url, port, cache_mb=cache_mb, workers=workers, read_url=read_url) as proc:
+    with our_server(url, port, cache_mb=cache_mb, workers=workers, read_url=read_url,
+                    result_cache_mb=result_mb) as proc:
         base = f"http://127.0.0.1:{port}"
         if read_url:
             _wait_for_replica_reads(base)
@@ -470,6 +473,7 @@ def main() -> None:
     seconds = float(os.environ.get("ANTT_BENCH_SECONDS", SECONDS))
     processes = int(os.environ.get("ANTT_BENCH_LOAD_PROCESSES", PROCESSES))
     cache_mb = float(os.environ.get("ANTT_BENCH_TILE_CACHE_MB", TILE_CACHE_MB))
+    result_mb = float(os.environ.get("ANTT_BENCH_RESULT_CACHE_MB", RESULT_CACHE_MB))
     cores = os.cpu_count() or 1
     with bench_database() as url:
         summary = data_summary(url)
@@ -484,12 +488,13 @@ def main() -> None:
         before = incident_count(url)
         shares = ", ".join(f"{k} {v:.0%}" for k, v in SHARES)
         print(f"== {clients} concurrent clients for {seconds:.0f} s each ({shares}); "
-              f"tile cache {cache_mb:g} MB, emptied before each configuration")
+              f"tile cache {cache_mb:g} MB and result cache {result_mb:g} MB (aggregate pages), both emptied "
+              "before each configuration")
         figures: list[Figures] = []
         try:
             figures.append(run_configuration("1 worker", url, mix, workers=1, read_url=None,
                                              clients=clients, seconds=seconds, processes=processes,
-                                             cache_mb=cache_mb))
+                                             cache_mb=cache_mb, result_mb=result_mb))
             report(figures[-1], processes)
             with replica_of(url) as read:
                 if read.url is None:
@@ -498,7 +503,8 @@ def main() -> None:
                     print(f"replica: {read.how}")
                     figures.append(run_configuration(
                         "2 workers + replica", url, mix, workers=2, read_url=read.url,
-                        clients=clients, seconds=seconds, processes=processes, cache_mb=cache_mb))
+                        clients=clients, seconds=seconds, processes=processes, cache_mb=cache_mb,
+                        result_mb=result_mb))
                     report(figures[-1], processes)
         finally:
             removed = remove_edits(url, mix, [i for f in figures for i in f.created])
