@@ -29,7 +29,7 @@ Caching by the book (layers/versions.py, layers/tilecache.py):
   client may get the previous tile for the notification delay after a commit (milliseconds),
   the bound the replica path already accepts for clients without a position. Entries are
   filled by the normal path, only when the tile was read on the primary (a replica may be
-  behind the notifications).
+  behind the notifications). A memo answer says `X-Antt-Database: memo`.
 
 The tile endpoint is the hot path (a map view asks for 10-20 tiles at once), so its fixed
 cost per request is kept small (figures: `antt bench run tiles`):
@@ -66,6 +66,7 @@ from api.features import PRIVATE, PUBLIC, VN_BBOX, build_query, resolve
 from api.problems import Problem
 from api.readroute import (
     PRIMARY_ONLY,
+    READ_FROM,
     autocommit,
     autocommit_connection,
     cache_lookup,
@@ -168,6 +169,7 @@ def _from_memo(request: Request, token: str | None, collection_id: str, z: int, 
     if entry is None:
         return None
     version, tile = entry
+    request.scope.setdefault("state", {})[READ_FROM] = "memo"  # X-Antt-Database: no database
     headers = _cache_headers(principal, layer, q, tables, points=False)
     etag = headers["ETag"] = etag_of(versioned_key(digest, version))
     if etag_matches(request.headers.get("if-none-match"), etag):

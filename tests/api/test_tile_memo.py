@@ -103,6 +103,7 @@ def test_a_repeated_tile_comes_from_the_memo_without_a_connection(client, make_u
     finally:
         event.remove(get_engine(), "checkout", count)
     assert again.headers["x-tile-cache"] == "memo" and again.content == first.content
+    assert again.headers["x-antt-database"] == "memo"
     assert same.status_code == 304 and same.headers["etag"] == first.headers["etag"]
     assert not checkouts
     # a private tile (scoped account) keeps its own headers from the memo too
