@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         description="Size bound of the tile cache shared by all workers (table tile_cache on "
                     "the primary); 0 turns it off.",
     )
+    tile_memo_mb: float = Field(
+        default=64.0, ge=0,
+        description="Size bound of each worker's in-process memo of tiles (api/tiles.py): a "
+                    "repeated tile is served without touching the database while no write to "
+                    "its tables has been notified; 0 turns it off.",
+    )
     result_cache_mb: float = Field(
         default=256.0, ge=0,
         description="Size bound of the analysis result cache shared by all workers (table "

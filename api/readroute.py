@@ -14,7 +14,8 @@ The rule (sound, and the same in every worker):
    `X-Antt-Min-LSN`). A read carrying a position goes to a replica only if that replica has
    replayed at least that far (checked on the replica itself), else to the primary. So a
    writer never reads older data than its own write; other clients read data at most
-   ANTT_REPLICA_MAX_LAG_S old.
+   ANTT_REPLICA_MAX_LAG_S old. The in-process tile memo (api/tiles.py) honours the same
+   position, so the header and cookie are also sent when it is on, replicas or not.
 4. A replica that fails (refuses connections, or dies mid-query) is left alone for
    ANTT_REPLICA_DOWN_S; a GET whose replica died under it is run once more on the primary
    (GET is safe to repeat), so the client sees a normal answer.
@@ -46,6 +47,7 @@ from antt.db import get_engine, get_read_engines, is_replica
 from antt.settings import get_settings
 from layers.cachetable import CacheTable, reset
 from layers.versions import data_version, versioned_key
+from layers.versionwatch import HEAD_SQL
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +56,6 @@ PRIMARY_PATHS = ("/auth", "/audit", "/jobs", "/healthz", "/readyz")
 LSN_COOKIE = "antt_lsn"
 LSN_HEADER = "X-Antt-LSN"
 MIN_LSN_HEADER = "X-Antt-Min-LSN"
-# The primary's WAL insert position: at or past the end of the commit record of every committed
-# write (pg_current_wal_lsn, the write position, may still be behind it with synchronous_commit
-# off). When the last record ended exactly at a WAL page (or segment) boundary, the insert
-# position is just past the next page's header, where no record ends: it is taken back to the
-# boundary, which is where a standby that replayed that record reports itself.
-HEAD_SQL = """
-    SELECT CASE WHEN l % seg = 40 THEN l - 40 WHEN l % blk = 24 THEN l - 24 ELSE l END
-    FROM (SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint AS l,
-                 pg_size_bytes(current_setting('wal_segment_size')) AS seg,
-                 current_setting('wal_block_size')::bigint AS blk) x"""
 SOURCE_HEADER = "X-Antt-Database"  # which database answered: 'primary' or 'replica'
 LSN_COOKIE_MAX_AGE = 600
 PRIMARY_ONLY = "antt_primary_only"  # scope["state"] flag: this request must not use a replica
@@ -376,7 +368,8 @@ def _current_lsn() -> str | None:
 
 class ReadYourWrites:
     """Pure ASGI middleware: the source header on every answer; after every non-GET request
-    (when replicas are configured) the primary's WAL position as X-Antt-LSN and the antt_lsn
+    (when replicas are configured, or the in-process tile memo is on: api/tiles.py) the
+    primary's WAL position as X-Antt-LSN and the antt_lsn
     cookie (rule 3); and a GET whose replica died under it (ReplicaLost, raised before any
     byte of the answer was sent) run once more, on the primary (rule 4)."""
 
@@ -387,7 +380,8 @@ class ReadYourWrites:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        track = scope["method"] not in SAFE_METHODS and bool(get_read_engines())
+        track = scope["method"] not in SAFE_METHODS and (bool(get_read_engines())
+                                                           or get_settings().tile_memo_mb > 0)
 
         async def sender(message) -> None:
             if message["type"] == "http.response.start":

@@ -16,6 +16,20 @@ Caching by the book (layers/versions.py, layers/tilecache.py):
   taken from the server cache and audited on every request, 304 or not.
 - The server-side cache is shared by all workers (table tile_cache on the primary); a
   repeated tile costs the version lookup and one indexed read (`X-Tile-Cache: hit`).
+- In front of it, each worker keeps a memo of the tiles it served (ANTT_TILE_MEMO_MB,
+  layers/versionwatch.py): a repeated tile is answered on the event loop, no connection, no
+  threadpool (`X-Tile-Cache: memo`), when all of these hold: the caller is in the principal
+  cache (`api.deps.cached_principal`); the layer is not `incidents` (exact points are audited
+  on every request, so they take the normal path); the tables the tile reads are known tracked
+  tables without asking the database; the process's LISTEN connection for `antt_data`
+  (migration 0015) is up with a recent heartbeat; no write to those tables has been notified
+  since the entry's database lookup began; and the caller's own last write position (the
+  `antt_lsn` cookie or `X-Antt-Min-LSN`) is not past the position up to which notifications
+  have all been received. Consistency: a writer never reads its own write stale; another
+  client may get the previous tile for the notification delay after a commit (milliseconds),
+  the bound the replica path already accepts for clients without a position. Entries are
+  filled by the normal path, only when the tile was read on the primary (a replica may be
+  behind the notifications). A memo answer says `X-Antt-Database: memo`.
 
 The tile endpoint is the hot path (a map view asks for 10-20 tiles at once), so its fixed
 cost per request is kept small (figures: `antt bench run tiles`):
@@ -44,14 +58,15 @@ from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from antt.db import is_replica
+from antt.db import get_engine, is_replica
 from antt.settings import get_settings
 from api.audit import record
-from api.deps import Principal, authenticate, get_conn, get_principal, oauth2
+from api.deps import Principal, authenticate, cached_principal, get_conn, get_principal, oauth2
 from api.features import PRIVATE, PUBLIC, VN_BBOX, build_query, resolve
 from api.problems import Problem
 from api.readroute import (
     PRIMARY_ONLY,
+    READ_FROM,
     autocommit,
     autocommit_connection,
     cache_lookup,
@@ -61,7 +76,7 @@ from api.readroute import (
     open_read_connection,
     release,
 )
-from layers import tilecache
+from layers import tilecache, versionwatch
 from layers.sql import extent_query, no_jit
 from layers.tiles import (
     MAX_TILE_BYTES,
@@ -75,12 +90,14 @@ from layers.tiles import (
 from layers.versions import (
     etag_matches,
     etag_of,
+    known_version_tables,
     statement_digest,
     version_tables,
     versioned_key,
 )
 
 MVT = "application/vnd.mapbox-vector-tile"
+MEMO_OVERHEAD = 256  # bytes counted per memo entry besides the tile (key, token, objects)
 TILE_PATH = "/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{x}/{y}"
 _TYPES = {"string": "String", "integer": "Number", "number": "Number", "boolean": "Boolean",
           "date": "String", "datetime": "String"}
@@ -112,8 +129,68 @@ async def _tile_fast_path(request: Request) -> Response:
         raise HTTPException(405, headers={"Allow": "GET"})
     p = request.path_params
     token = await oauth2(request)  # exactly what Depends(oauth2) does
+    memo = _from_memo(request, token, p["collection_id"], p["z"], p["x"], p["y"])
+    if memo is not None:
+        return memo
     return await run_in_threadpool(serve_tile, request, token, p["collection_id"], p["z"], p["x"],
                                    p["y"])
+
+
+def _memo_bytes() -> int:
+    return int(get_settings().tile_memo_mb * 1024 * 1024)
+
+
+def _from_memo(request: Request, token: str | None, collection_id: str, z: int, x: int,
+               y: int) -> Response | None:
+    """The tile from this worker's memo, or None when any condition of the module docstring
+    fails (then the normal path answers, unchanged). Pure Python: no I/O, run on the loop."""
+    if collection_id == "incidents" or _memo_bytes() <= 0:
+        return None
+    engine = get_engine()
+    watch = versionwatch.running(engine)
+    if watch is None or not watch.healthy() or not watch.covers(min_lsn_of(request)):
+        return None
+    principal = cached_principal(request, token)
+    if principal is None:
+        return None
+    try:
+        layer = resolve(collection_id, principal)
+        if layer.id == "incidents" or not valid_tile(z, x, y):
+            return None
+        q = build_query(layer, principal, dict(request.query_params))
+        first = next(tile_statements(q, z, x, y))
+    except Exception:  # noqa: BLE001 - whatever is wrong, the normal path says it properly
+        return None
+    tables = known_version_tables(engine, first.sql)
+    if tables is None:
+        return None
+    digest = statement_digest("tile", first.sql, first.params, MAX_TILE_BYTES)
+    entry = watch.memo.get(digest, watch.token(tables))
+    if entry is None:
+        return None
+    version, tile = entry
+    request.scope.setdefault("state", {})[READ_FROM] = "memo"  # X-Antt-Database: no database
+    headers = _cache_headers(principal, layer, q, tables, points=False)
+    etag = headers["ETag"] = etag_of(versioned_key(digest, version))
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    headers |= {"X-Tile-Cache": "memo", "X-Tile-Features": str(tile.features),
+                "X-Tile-Generalisation": tile.generalisation}
+    if not tile.data:
+        return Response(status_code=204, headers=headers)
+    return Response(tile.data, media_type=MVT, headers=headers)
+
+
+def _cache_headers(principal: Principal, layer, q, tables: tuple[str, ...] | None,
+                   points: bool) -> dict[str, str]:
+    """Cache-Control (and Vary): public only for tiles every whole-country caller of the same
+    role class gets alike (see the module docstring)."""
+    public = (tables is not None and not points and principal.scope_level == "all"
+              and not (layer.counts_incidents and q.suppress_below == 0))
+    headers = {"Cache-Control": PUBLIC if public else PRIVATE}
+    if not public:
+        headers["Vary"] = "Authorization, Cookie"
+    return headers
 
 
 def _lookup(conn: Connection, digest: str, tables: tuple[str, ...],
@@ -144,19 +221,21 @@ def _tile(conn: Connection, collection_id: str, z: int, x: int, y: int, request:
     first = next(tile_statements(q, z, x, y))  # the statement decides the rest of the ladder
     tables = version_tables(conn, first.sql)  # None: it reads a table without a data version
     points = layer.id == "incidents"  # exact points: audited on every request (api/audit.py)
-    public = (tables is not None and not points and principal.scope_level == "all"
-              and not (layer.counts_incidents and q.suppress_below == 0))
     max_bytes = int(get_settings().tile_cache_mb * 1024 * 1024) if tables is not None else 0
     asked = request.headers.get("if-none-match")
-    headers = {"Cache-Control": PUBLIC if public else PRIVATE}
-    if not public:
-        headers["Vary"] = "Authorization, Cookie"
-    tile, etag = None, None
+    headers = _cache_headers(principal, layer, q, tables, points)
+    tile, etag, memo = None, None, None
     if tables is not None:
         digest = statement_digest("tile", first.sql, first.params, MAX_TILE_BYTES)
+        memo_bytes = _memo_bytes()
+        if memo_bytes > 0 and not points and not is_replica(conn.engine):
+            watch = versionwatch.watch(conn.engine, memo_bytes)
+            memo = (watch, watch.token(tables))  # read BEFORE the lookup (layers/versionwatch.py)
         version, tile = _lookup(conn, digest, tables, max_bytes > 0)
         key = versioned_key(digest, version)
         etag = headers["ETag"] = etag_of(key)
+        if memo is not None and tile is not None:
+            memo[0].memo.put(digest, memo[1], (version, tile), len(tile.data) + MEMO_OVERHEAD)
         if not points and etag_matches(asked, etag):
             return Response(status_code=304, headers=headers)
         headers["X-Tile-Cache"] = "hit" if tile is not None else "miss"
@@ -170,6 +249,8 @@ def _tile(conn: Connection, collection_id: str, z: int, x: int, y: int, request:
                           "zoom in or filter") from exc
         if max_bytes > 0:
             _store(conn, key, f"{layer.id}:{','.join(tables)}", version, tile, max_bytes)
+        if memo is not None:
+            memo[0].memo.put(digest, memo[1], (version, tile), len(tile.data) + MEMO_OVERHEAD)
     if etag is None:  # not versioned: an ETag of the bytes (revalidation saves the transfer)
         etag = headers["ETag"] = etag_of(hashlib.md5(tile.data, usedforsecurity=False).hexdigest())
     headers |= {"X-Tile-Features": str(tile.features), "X-Tile-Generalisation": tile.generalisation}

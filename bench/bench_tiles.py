@@ -14,8 +14,9 @@ Printed:
 - caching (issue 12), for the same z13 tiles of the incident table (admin: exact points,
   audited on every request) and of the communes (a viewer: a public tile): the raw ST_AsMVT
   SQL, the HTTP floor (GET /conformance), a cold tile (server cache emptied), a cached tile
-  (served from the shared tile cache), a 304 revalidation (If-None-Match), and tipg on the same
-  table (incident, admin_unit);
+  (served from the shared tile cache, the in-process memo off), a memo tile (a server with
+  ANTT_TILE_MEMO_MB on: no database at all; never for exact points, audited on every request),
+  a 304 revalidation (If-None-Match), and tipg on the same table (incident, admin_unit);
 - the HTTP floor (GET /conformance: no auth, no database) and the load average;
 - single tiles: p50/p95 of the endpoint (HTTP, auth, role rules, audit of incident points;
   server without its tile cache, so every tile is built) and of the direct SQL for 60 tiles
@@ -166,13 +167,15 @@ def child_pids(pid: int) -> list[int]:
 
 
 def our_server(url: str, port: int, cache_mb: float = 0, workers: int = 1,
-               read_url: str | None = None, result_cache_mb: float = 0):
+               read_url: str | None = None, result_cache_mb: float = 0, memo_mb: float = 0):
     """Our API on loopback; `cache_mb` 0 turns the shared tile cache off (every tile built),
-    `result_cache_mb` 0 the analysis result cache (every analysis computed).
+    `result_cache_mb` 0 the analysis result cache (every analysis computed), `memo_mb` 0 the
+    in-process tile memo (every tile asks the database).
     `workers` > 1: uvicorn's worker processes behind one port; `read_url`: READ_DATABASE_URL
     (none: every request on the primary, even if the caller's environment names a replica)."""
     env = {"DATABASE_URL": url, "ANTT_SECRET_KEY": SECRET, "ANTT_TILE_CACHE_MB": str(cache_mb),
-           "ANTT_RESULT_CACHE_MB": str(result_cache_mb), "READ_DATABASE_URL": read_url or ""}
+           "ANTT_RESULT_CACHE_MB": str(result_cache_mb), "READ_DATABASE_URL": read_url or "",
+           "ANTT_TILE_MEMO_MB": str(memo_mb)}
     argv = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
             "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers),
             "--timeout-keep-alive", str(get_settings().keep_alive_s)]  # as `antt serve` runs it
@@ -452,7 +455,7 @@ def timed_gets(client: httpx.Client, paths: list[str], headers: list[dict[str, s
 
 
 def cache_stages(url: str, auths: dict[str, dict[str, str]], tiles: list[tuple[int, int, int]]) -> None:
-    """Raw SQL, HTTP floor, cold, cached, 304 and tipg for the same tiles (p50 / p95)."""
+    """Raw SQL, HTTP floor, cold, cached, memo, 304 and tipg for the same tiles (p50 / p95)."""
     print(f"== caching: the same {len(tiles)} z13 tiles, p50 / p95 (one client; tile cache shared "
           "in PostgreSQL, ETag from the data version)")
     cases = (("incidents", "admin", "public.incident"), ("communes", "viewer", "public.admin_unit"))
@@ -491,6 +494,27 @@ def cache_stages(url: str, auths: dict[str, dict[str, str]], tiles: list[tuple[i
             n = len(paths) * 3
             print(f"{layer_id}: {states.count('miss')} misses and {states.count('hit')} hits in "
                   f"{2 * n} requests (cold pass, then cached pass)")
+    memo_port = free_port()
+    with our_server(url, memo_port, cache_mb=256, memo_mb=64):
+        base = f"http://127.0.0.1:{memo_port}"
+        for layer_id, role, _table in cases:
+            paths = [tile_path(layer_id)(*t) for t in tiles]
+            with httpx.Client(base_url=base, headers=auths[role], timeout=60) as client:
+                timed_gets(client, paths[:1])  # starts the version watch
+                time.sleep(1.0)  # listening, with a heartbeat behind it
+                timed_gets(client, paths)  # fills the memo (from the shared cache)
+                memo, states, memo_floor = [], [], []
+                for _ in range(3):  # the floor in between, on the same server: load moves
+                    memo_floor += timed_gets(client, ["/conformance"] * 60)[0]
+                    t, resp = timed_gets(client, paths)
+                    memo += t
+                    states += [x.headers.get("x-tile-cache") for x in resp]
+            print(f"{layer_id}: memo server, {len(states)} repeated requests: "
+                  + ", ".join(f"{states.count(k)} {k}" for k in ("memo", "hit", "miss")))
+            if states.count("memo") == len(states):
+                stages = rows[layer_id]
+                rows[layer_id] = {k: v for k, v in stages.items() if k != "304"} | {
+                    "memo tile": memo, "HTTP floor (memo server)": memo_floor, "304": stages["304"]}
     tport = free_port()
     with tipg_server(url, tport, [c[2] for c in cases]):
         with httpx.Client(base_url=f"http://127.0.0.1:{tport}", timeout=60) as client:
@@ -503,7 +527,12 @@ def cache_stages(url: str, auths: dict[str, dict[str, str]], tiles: list[tuple[i
         print(f"{layer_id:10s} " + " | ".join(f"{k} {ms(statistics.median(v))} / {ms(pct(v, .95))}"
                                                for k, v in stages.items()))
         cached, floor_p50 = statistics.median(stages["cached tile"]), statistics.median(stages["HTTP floor"])
-        print(f"{'':10s} cached / floor {cached / floor_p50:.2f}x; cold / raw SQL "
+        memo = "no memo (exact points: audited every time); "
+        if "memo tile" in stages:
+            memo_floor = statistics.median(stages["HTTP floor (memo server)"])
+            memo = (f"memo / floor {statistics.median(stages['memo tile']) / memo_floor:.2f}x "
+                    "(that floor measured between the memo passes); ")
+        print(f"{'':10s} cached / floor {cached / floor_p50:.2f}x; {memo}cold / raw SQL "
               f"{statistics.median(stages['cold tile']) / statistics.median(stages['raw ST_AsMVT']):.2f}x")
 
 

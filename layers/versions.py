@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 # The tables migration 0007 tracks (tests/api/test_versions_caching.py checks it against the
 # database). Later migrations add theirs with `SELECT antt_track_changes('table')`; what is
@@ -73,6 +73,16 @@ def version_tables(conn: Connection, sql: str) -> tuple[str, ...] | None:
     if not reads <= tracked_tables(conn):
         return None
     return tuple(sorted(reads))
+
+
+def known_version_tables(engine: Engine, sql: str) -> tuple[str, ...] | None:
+    """`version_tables` without the database: None also when this process has not yet read
+    what `engine`'s database tracks (the in-process tile memo's fast path, api/tiles.py)."""
+    tracked = _tracked.get(engine.url.render_as_string(hide_password=True))
+    if tracked is None:
+        return None
+    reads = tables_read(sql) | set(ALWAYS)
+    return tuple(sorted(reads)) if reads <= tracked else None
 
 
 def data_version(conn: Connection, tables: Iterable[str]) -> int:

@@ -43,6 +43,10 @@ def client_for(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Test
 
         monkeypatch.setenv("DATABASE_URL", url)
         monkeypatch.setenv("ANTT_SECRET_KEY", TEST_SECRET)
+        # The in-process tile memo may serve the previous tile for the moments a notification
+        # takes to arrive, and most tests write and read back at once: off unless a test (or a
+        # real server, tests/scale) turns it on (tests/api/test_tile_memo.py).
+        monkeypatch.setenv("ANTT_TILE_MEMO_MB", "0")
         _reset_caches()
         client = TestClient(create_app())
         clients.append(client)

@@ -124,7 +124,8 @@ def test_write_on_one_worker_read_on_the_other(topology, servers):
 def test_replica_stopped_mid_load_then_back(topology, servers):
     """Reads fall back to the primary without a single error, and return to the replica."""
     replica: EmbeddedReplica = topology["replica"]
-    a = servers(_env(topology)).wait_ready()
+    # which database answers each tile is the point here: no in-process memo in between
+    a = servers(_env(topology, ANTT_TILE_MEMO_MB="0")).wait_ready()
     with a.client() as c:
         c.headers["Authorization"] = f"Bearer {login(c, 'xem').json()['access_token']}"
         _wait(lambda: c.get(TILE).headers.get("x-antt-database") == "replica", 10, "reads on the replica")
