@@ -224,18 +224,16 @@ def _tile(conn: Connection, collection_id: str, z: int, x: int, y: int, request:
     max_bytes = int(get_settings().tile_cache_mb * 1024 * 1024) if tables is not None else 0
     asked = request.headers.get("if-none-match")
     headers = _cache_headers(principal, layer, q, tables, points)
-    tile, etag, memo = None, None, None
+    tile, etag, watch, token = None, None, None, None
     if tables is not None:
         digest = statement_digest("tile", first.sql, first.params, MAX_TILE_BYTES)
         memo_bytes = _memo_bytes()
         if memo_bytes > 0 and not points and not is_replica(conn.engine):
             watch = versionwatch.watch(conn.engine, memo_bytes)
-            memo = (watch, watch.token(tables))  # read BEFORE the lookup (layers/versionwatch.py)
+            token = watch.token(tables)  # read BEFORE the lookup (layers/versionwatch.py)
         version, tile = _lookup(conn, digest, tables, max_bytes > 0)
         key = versioned_key(digest, version)
         etag = headers["ETag"] = etag_of(key)
-        if memo is not None and tile is not None:
-            memo[0].memo.put(digest, memo[1], (version, tile), len(tile.data) + MEMO_OVERHEAD)
         if not points and etag_matches(asked, etag):
             return Response(status_code=304, headers=headers)
         headers["X-Tile-Cache"] = "hit" if tile is not None else "miss"
@@ -249,8 +247,8 @@ def _tile(conn: Connection, collection_id: str, z: int, x: int, y: int, request:
                           "zoom in or filter") from exc
         if max_bytes > 0:
             _store(conn, key, f"{layer.id}:{','.join(tables)}", version, tile, max_bytes)
-        if memo is not None:
-            memo[0].memo.put(digest, memo[1], (version, tile), len(tile.data) + MEMO_OVERHEAD)
+    if watch is not None:  # from the shared cache or built: this worker keeps it too
+        watch.memo.put(digest, token, (version, tile), len(tile.data) + MEMO_OVERHEAD)
     if etag is None:  # not versioned: an ETag of the bytes (revalidation saves the transfer)
         etag = headers["ETag"] = etag_of(hashlib.md5(tile.data, usedforsecurity=False).hexdigest())
     headers |= {"X-Tile-Features": str(tile.features), "X-Tile-Generalisation": tile.generalisation}
