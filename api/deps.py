@@ -177,7 +177,7 @@ def authenticate(request: Request, token: str | None, conn: Connection) -> Princ
         listen(owner, ACCOUNTS_CHANNEL, principal_cache.clear)
     api_key = request.headers.get("X-API-Key")
     if api_key:
-        key = PrincipalCache.key("key", api_key)
+        key = _credential_key(request, token)
         principal = principal_cache.get(owner, key)
         if principal is None:
             account = _on_primary(conn, lambda c: account_for_api_key(c, api_key))
@@ -186,11 +186,10 @@ def authenticate(request: Request, token: str | None, conn: Connection) -> Princ
             principal = Principal.of(account)
             principal_cache.put(owner, key, principal, ttl, generation)
         return principal
-    if not token:
-        token = request.cookies.get("antt_token")
-    if not token:
+    token = token or request.cookies.get("antt_token")
+    key = _credential_key(request, token)
+    if key is None:
         raise _unauthorized()
-    key = PrincipalCache.key("jwt", token)
     principal = principal_cache.get(owner, key)
     if principal is not None:
         return principal
@@ -216,14 +215,18 @@ def cached_principal(request: Request, token: str | None) -> Principal | None:
     normal way, through `authenticate`."""
     if get_settings().auth_cache_seconds <= 0:
         return None
-    owner = get_engine()
+    key = _credential_key(request, token)
+    return None if key is None else principal_cache.get(get_engine(), key)
+
+
+def _credential_key(request: Request, token: str | None) -> bytes | None:
+    """The principal cache's key of the request's credential: X-API-Key first, else the bearer
+    token, else the `antt_token` cookie; None without any."""
     api_key = request.headers.get("X-API-Key")
     if api_key:
-        return principal_cache.get(owner, PrincipalCache.key("key", api_key))
+        return PrincipalCache.key("key", api_key)
     token = token or request.cookies.get("antt_token")
-    if not token:
-        return None
-    return principal_cache.get(owner, PrincipalCache.key("jwt", token))
+    return PrincipalCache.key("jwt", token) if token else None
 
 
 def get_principal(request: Request, token: str | None = Depends(oauth2),
