@@ -80,12 +80,30 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"{what}: not within {timeout} s")
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (the postmaster's backends and helpers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def kill_postgres(c: EmbeddedCluster) -> None:
-    """SIGKILL the postmaster (its backends follow), then start it again: crash recovery."""
+    """SIGKILL the postmaster and every backend at once (a crash: no backend may go on to
+    finish a statement or a commit after the kill), then start again: crash recovery."""
     import psycopg2
 
     pid = int((c.datadir / "postmaster.pid").read_text().splitlines()[0])
-    os.kill(pid, signal.SIGKILL)
+    for victim in [pid, *_children(pid)]:
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     wait_for(lambda: not c.running(), 30, "postmaster gone")
     deadline = time.monotonic() + 60
     while True:  # orphaned backends must be gone before the shared memory can be taken again
@@ -138,8 +156,10 @@ def test_kill_9_mid_import_leaves_nothing_half_written(cluster, tmp_path, victim
             proc.wait(30)
             holder.rollback()  # release: the orphaned statement ends, its transaction never commits
         else:
-            holder.invalidate()
+            # The crash comes first, while the import still waits on our lock: released
+            # before it, the import would commit and (rightly) survive recovery.
             kill_postgres(c)
+            holder.invalidate()
             proc.wait(60)  # the importer fails once its server is gone
     finally:
         holder.close()
