@@ -197,6 +197,9 @@ class Incident(Base):
     geom_m: Mapped[object] = mapped_column(
         Geometry("POINT", srid=METRIC_SRID, spatial_index=False),
         Computed(f"ST_Transform(geom, {METRIC_SRID})", persisted=True))
+    # Its 2 km hexagon packed as i * 2^21 + j (migration 0016, geo.grid.STORED_HEX_CELL_M).
+    hex2000: Mapped[int] = mapped_column(
+        BigInteger, Computed(f"antt_hex_key(ST_Transform(geom, {METRIC_SRID}), 2000)", persisted=True))
 
 
 class LaunchPoint(Base):

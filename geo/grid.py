@@ -54,6 +54,18 @@ def hex_index_sql(x: str, y: str) -> tuple[str, str]:
             f"CASE WHEN {even} THEN {ay}::int ELSE {by}::int END")
 
 
+# The hexagon side stored on every incident (``incident.hex2000``, migration 0016): the web map's
+# cell at every zoom up to 10, the whole country included. Same cell as hex_index_sql.
+STORED_HEX_CELL_M = 2000
+STORED_HEX_COLUMN = "hex2000"
+
+
+def hex_key_cell_sql(key: str) -> tuple[str, str]:
+    """SQL (i, j) of a stored hexagon key ``i * 2^21 + j`` (``antt_hex_key``; |j| < 2^20)."""
+    i = f"(({key} + 1048576) >> 21)"
+    return f"{i}::int", f"({key} - ({i} << 21))::int"
+
+
 _CELLS: dict[tuple, pd.DataFrame] = {}
 _CELLS_MAX = 32
 

@@ -18,7 +18,7 @@ from antt.crs import METRIC_SRID
 from antt.settings import get_settings
 from geo import kpi
 from geo.filters import VN_TZ
-from geo.grid import hex_index_sql
+from geo.grid import STORED_HEX_CELL_M, STORED_HEX_COLUMN, hex_index_sql, hex_key_cell_sql
 from layers.access import Caller, scope_filter
 from layers.catalogue import Layer, Prop
 from layers.filters import BBox, FilterError, TimeRange, parse_bool
@@ -107,7 +107,8 @@ def hexagon_source(q: LayerQuery) -> tuple[str, dict[str, Any]]:
     Each point's cell comes from geo.grid.hex_index_sql (the nearest centre of PostGIS's own
     grid, so a point on an edge is counted once), with no grid to generate: the cost is linear
     in incidents, and only cells holding incidents are drawn (ST_Hexagon). The grid is anchored
-    at the CRS origin, so cells are the same in every request and tile.
+    at the CRS origin, so cells are the same in every request and tile. The web map's 2 km cell
+    is stored on each incident (migration 0016): that size only groups by the stored key.
     """
     parts, params = _incident_filter(q)
     scope_sql, scope_params = scope_filter(q.layer, q.caller)
@@ -121,16 +122,23 @@ def hexagon_source(q: LayerQuery) -> tuple[str, dict[str, Any]]:
         params |= env_params
     params |= {"cell_m": q.cell_m, "hex_size": float(q.cell_m), "suppress_min": max(q.suppress_below, 1)}
     where = " AND ".join(parts) or "TRUE"
-    hex_i, hex_j = hex_index_sql("p.x", "p.y")
+    if q.cell_m == STORED_HEX_CELL_M:  # the cell is stored on each incident: group by it
+        hex_i, hex_j = hex_key_cell_sql("p.k")
+        counted = f"""SELECT :cell_m AS cell_m, {hex_i} AS i, {hex_j} AS j, p.n
+              FROM (SELECT i.{STORED_HEX_COLUMN} AS k, count(*) AS n FROM incident i
+                    WHERE {where} GROUP BY 1) p"""
+    else:
+        hex_i, hex_j = hex_index_sql("p.x", "p.y")
+        counted = f"""SELECT :cell_m AS cell_m, {hex_i} AS i, {hex_j} AS j, count(*) AS n
+              FROM (SELECT ST_X(i.geom_m) AS x, ST_Y(i.geom_m) AS y FROM incident i
+                    WHERE {where}) p
+              GROUP BY 2, 3"""
     sql = f"""(SELECT h.cell_m || ':' || h.i || ':' || h.j AS fid,
         ST_Transform(ST_Hexagon(:cell_m, h.i, h.j, ST_SetSRID(ST_MakePoint(0, 0), {METRIC_SRID})), 4326)
             AS geom,
         h.cell_m, CASE WHEN h.n < :suppress_min THEN NULL ELSE h.n END AS count,
         h.n < :suppress_min AS suppressed
-        FROM (SELECT :cell_m AS cell_m, {hex_i} AS i, {hex_j} AS j, count(*) AS n
-              FROM (SELECT ST_X(i.geom_m) AS x, ST_Y(i.geom_m) AS y FROM incident i
-                    WHERE {where}) p
-              GROUP BY 2, 3
+        FROM ({counted}
               OFFSET 0) h)"""
     return sql, params
 
