@@ -21,6 +21,8 @@ Functions
   the own-date unit when valid on ``on``, else ``unit_at`` on the point (an older map).
 - ``incident_unit_sql(alias, level, on=':on')`` (= ``unit_expr_sql``): the same decided inside
   the query (the map test runs once, as an InitPlan), for SQL built without a connection.
+- ``incident_units_sql(level, where, alias, on)``: the same for every matching incident, as
+  rows, in the form PostgreSQL scans in parallel or from the index (counts of many incidents).
 - ``point_unit_sql(alias, level, on)``: other point tables (``commune_id``/``village_id`` and
   ``geom``): the stored id while that unit is valid on the date, else by location.
 - ``event_commune_sql(alias, on)``: events have no geometry; a stored commune no longer valid
@@ -101,6 +103,22 @@ def incident_unit_sql(alias: str, level: str, on: str = ":on") -> str:
     _check(level)
     return (f"(CASE WHEN ({_current_sql(level, on)}) THEN {alias}.{now_column(level)} "
             f"ELSE {point_unit_sql(alias, level, on)} END)")
+
+
+def incident_units_sql(level: str, where: str, alias: str = "i", on: str = ":on") -> str:
+    """SQL rows (``unit_id``): the unit of LEVEL valid on ON of every incident ALIAS matching
+    WHERE, i.e. ``incident_unit_sql`` per row, as two branches of which the map test (an
+    InitPlan) runs one.
+
+    Why: in one CASE the older map's branch (a correlated subquery, ``unit_at``) keeps the whole
+    scan single-threaded even when it never runs. Alone, today's branch reads the indexed today
+    column: counting the national 1M incidents per commune took 0.4 s instead of 0.9 s."""
+    current = _current_sql(level, on)
+    return (f"SELECT {alias}.{now_column(level)} AS unit_id FROM incident {alias} "
+            f"WHERE ({current}) AND ({where})\n"
+            f"UNION ALL\n"
+            f"SELECT {point_unit_sql(alias, level, on)} AS unit_id FROM incident {alias} "
+            f"WHERE NOT ({current}) AND ({where})")
 
 
 def unit_expr_sql(level: str, alias: str = "i", param: str = "on") -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from antt.accounts import POINT_ROLES, ROLES
-from geo.placement import unit_expr_sql
+from geo.placement import incident_units_sql
 
 ALL_ROLES: frozenset[str] = frozenset(ROLES)
 PropertyType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
@@ -389,8 +389,7 @@ def _count_source(level: str) -> str:
         coalesce(n.n < :suppress_below, false) AS suppressed
         FROM admin_unit u LEFT JOIN admin_unit p ON p.id = u.parent_id
         LEFT JOIN (SELECT x.unit_id, count(*) AS n
-                   FROM (SELECT {unit_expr_sql(level, "i", "today")} AS unit_id
-                         FROM incident i WHERE {{inc_filter}}) x
+                   FROM ({incident_units_sql(level, "{inc_filter}", "i", ":today")}) x
                    GROUP BY x.unit_id) n ON n.unit_id = u.id
         WHERE u.level = '{level}' AND u.geom IS NOT NULL)"""
 
