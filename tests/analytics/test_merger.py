@@ -234,6 +234,24 @@ def test_count_layers_agree(merged):
         assert got == expected, layer
 
 
+def test_count_layers_on_the_old_map_count_by_location(merged):
+    """A count layer asked on 30 June 2025 (the old map: today's stored placement does not
+    apply, geo.placement.incident_units_sql's second branch) places every incident in the old
+    commune holding it, as monthly_series does: 94001 I1 J1, 94002 I2 I3 J2."""
+    from layers.catalogue import CATALOGUE
+    from layers.sql import LayerQuery, counted_items_query
+
+    class Admin:
+        role, scope_level, scope_code = "admin", "all", None
+
+    q = LayerQuery(CATALOGUE["incident_counts_commune"], Admin(), today=dt.date(2025, 6, 30))
+    sql, params = counted_items_query(q, 100, 0)
+    with merged.connect() as conn:
+        _, features = conn.execute(text(sql), params).one()
+    got = {f["properties"]["code"]: f["properties"]["count"] for f in json.loads(features)}
+    assert got == {"94001": 2, "94002": 3}
+
+
 def test_the_report_map_counts_agree(merged):
     """The offline report map (web/report.py) colours communes and villages by the same counts."""
     from web.report import UNITS_SQL
