@@ -43,7 +43,6 @@ from layers.sql import (
     counted_items_query,
     item_query,
     items_query,
-    no_jit,
     paged_items_query,
     rows_query,
     typed_value,
@@ -317,7 +316,6 @@ def make_router() -> APIRouter:
                     return Response(status_code=304, headers=cache)
                 if kept:
                     hit = resultcache.fetch(conn, versioned_key(digest, version))
-            no_jit(conn)
             if hit is not None:
                 matched, features = int(hit.headers["matched"]), hit.body.decode()
             elif kept:
@@ -403,7 +401,6 @@ def make_router() -> APIRouter:
                               f"No feature '{feature_id}' in '{layer.id}'")
             fid = int(feature_id)
         sql, p = item_query(q, fid)
-        no_jit(conn)
         row = conn.execute(text(sql), p).first()
         if row is None:
             raise Problem(404, f"Không có đối tượng '{feature_id}' trong '{layer.id}'",

@@ -11,7 +11,6 @@ from sqlalchemy import Connection, text
 from api.deps import Principal, get_conn, get_principal
 from api.problems import Problem, field_error
 from layers.search import DEFAULT_LEVELS, SEARCH_LEVELS, normalise_query, result_row, search_query
-from layers.sql import no_jit
 
 MAX_RESULTS = 50
 
@@ -43,7 +42,6 @@ def make_router() -> APIRouter:
                               [field_error("level", f"Dùng {', '.join(SEARCH_LEVELS)}",
                                            f"Use {', '.join(SEARCH_LEVELS)}")])
         sql, params = search_query(q, principal, levels, date_, limit)
-        no_jit(conn)
         return [result_row(r) for r in conn.execute(text(sql), params)]
 
     return router

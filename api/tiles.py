@@ -43,8 +43,8 @@ cost per request is kept small (figures: `antt bench run tiles`):
   connection in ONE threadpool call (plus a primary connection for the cache when the tile is
   read from a replica).
 - The connection is in autocommit: each statement is a single read (or the audit insert), so
-  BEGIN and COMMIT/ROLLBACK would only add round trips. `SET LOCAL jit = off` still holds: the
-  tile SQL is one multi-statement string, which PostgreSQL runs as one implicit transaction.
+  BEGIN and COMMIT/ROLLBACK would only add round trips (JIT is off for every session:
+  antt.db.SESSION_OPTIONS).
 - The tile statement runs on the DBAPI cursor, its SQL compiled once (`layers.tiles`).
 """
 
@@ -77,7 +77,7 @@ from api.readroute import (
     release,
 )
 from layers import tilecache, versionwatch
-from layers.sql import extent_query, no_jit
+from layers.sql import extent_query
 from layers.tiles import (
     MAX_TILE_BYTES,
     MAX_ZOOM,
@@ -284,7 +284,6 @@ def make_router() -> APIRouter:
             bounds = VN_BBOX  # computing every hexagon just for the extent is not worth it
         else:
             sql, p = extent_query(build_query(layer, principal, {}))
-            no_jit(conn)
             row = conn.execute(text(sql), p).one()
             bounds = [round(v, 6) for v in row] if row[0] is not None else VN_BBOX
         center_zoom = max(layer.min_zoom, 8)

@@ -101,7 +101,6 @@ def _build(engine: Engine, url: str) -> None:
         load_2025(engine)
         print(f"  boundaries loaded in {time.perf_counter() - t:.0f} s")
     with engine.begin() as conn:
-        conn.execute(text("SET LOCAL jit = off"))
         conn.execute(text("SELECT setseed(0.2025)"))
         for step, sql in GENERATE:
             t = time.perf_counter()
@@ -303,7 +302,7 @@ def main() -> None:
     home.mkdir(parents=True, exist_ok=True)
     cluster = EmbeddedCluster(home=home, fast=True, dbname="antt_bench")
     url = cluster.up()
-    engine = make_engine(url, connect_args={"options": "-c jit=off"})
+    engine = make_engine(url)
     try:
         if not _ready(engine):
             print(f"building the data in {home} (once; set ANTT_BENCH_HOME to keep it) ...")

@@ -95,7 +95,7 @@ def main() -> None:
     home.mkdir(parents=True, exist_ok=True)
     cluster = EmbeddedCluster(home=home, fast=True, dbname="antt_bench")
     url = cluster.up()
-    engine = make_engine(url, connect_args={"options": "-c jit=off"})
+    engine = make_engine(url)
     try:
         upgrade(url)
         t = time.perf_counter()

@@ -88,7 +88,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="antt-bench-merger-"))
     cluster = EmbeddedCluster(home=home, fast=True, dbname="antt_bench")
     url = cluster.up()
-    engine = make_engine(url, connect_args={"options": "-c jit=off"})
+    engine = make_engine(url)
     try:
         upgrade(url)
         load_2025(engine, sources.path_of(sources.COMMUNES_2025_HAIPHONG), province_code="31")

@@ -437,7 +437,7 @@ def _principal(role: str, scope_code: str | None = None):
 def statements(place: Place) -> list[Statement]:
     """The API's own statements (api.features.build_query + layers builders) for the heaviest asks."""
     from api.features import build_query, resolve
-    from layers.sql import NO_JIT, count_query, counted_items_query, items_query
+    from layers.sql import count_query, counted_items_query, items_query
     from layers.tiles import tile_statements
 
     police, viewer = _principal("police"), _principal("viewer")
@@ -463,21 +463,18 @@ def statements(place: Place) -> list[Statement]:
     for layer_id, principal in (("incidents", police), ("incident_hexagons", viewer)):
         z, x, y = tile_block(place, 11)[4]
         st = next(tile_statements(query(layer_id, principal, {}), z, x, y))
-        sql = st.sql.removeprefix(NO_JIT + ";").strip()
+        sql = st.sql.strip()
         out.append(Statement(f"{layer_id} tile z{z}/{x}/{y}", sql, st.params, True))
     return out
 
 
 def explain_all(url: str, place: Place) -> None:
-    from layers.sql import no_jit
-
     print("== query plans: EXPLAIN (ANALYZE, BUFFERS) of the API's own statements (JIT off as the API)")
     engine = _engine(url)
     try:
         for st in statements(place):
             with engine.connect() as conn:
                 with conn.begin() as tx:
-                    no_jit(conn)
                     started = time.perf_counter()
                     lines = list(conn.execute(text("EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) " + st.sql),
                                               st.params).scalars())

@@ -58,7 +58,6 @@ PLAN_DATA = [
 
 def _build_plan(engine: Engine) -> None:
     with engine.begin() as conn:
-        conn.execute(text("SET LOCAL jit = off"))
         conn.execute(text("SELECT setseed(0.1908)"))
         for step, sql in PLAN_DATA:
             t = time.perf_counter()
@@ -208,7 +207,7 @@ def main() -> None:
     home.mkdir(parents=True, exist_ok=True)
     cluster = EmbeddedCluster(home=home, fast=True, dbname="antt_bench")
     url = cluster.up()
-    engine = make_engine(url, connect_args={"options": "-c jit=off"})
+    engine = make_engine(url)
     try:
         if not _ready(engine):
             print(f"building the national data in {home} ({INCIDENTS:,} incidents) ...")

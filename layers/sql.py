@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, text
-
 from antt.accounts import POINT_ROLES
 from antt.crs import METRIC_SRID
 from antt.settings import get_settings
@@ -23,9 +21,6 @@ from layers.access import Caller, scope_filter
 from layers.catalogue import Layer, Prop
 from layers.filters import BBox, FilterError, TimeRange, parse_bool
 
-# Layer queries are short; PostgreSQL's JIT, misled by the cost estimates of PostGIS functions
-# (ST_HexagonGrid here once), spent ~400 ms compiling a 1 ms query. Off for the transaction only.
-NO_JIT = "SET LOCAL jit = off"
 GEOJSON_DECIMALS = 7  # ~1 cm at Vietnam's latitudes; the data is no finer than that
 LOCAL_TS = "AT TIME ZONE 'Asia/Ho_Chi_Minh'"
 
@@ -67,11 +62,6 @@ def typed_value(prop: Prop, raw: str) -> Any:
                           f"Value '{raw}' of {prop.name} must be of type {prop.type}",
                           prop.name) from exc
     return raw
-
-
-def no_jit(conn: Connection) -> None:
-    """Turn JIT off for the caller's current transaction (see NO_JIT)."""
-    conn.execute(text(NO_JIT))
 
 
 def _incident_filter(q: LayerQuery, alias: str = "i") -> tuple[list[str], dict[str, Any]]:

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Dialect, text
 from sqlalchemy.exc import DBAPIError
 
 from layers.filters import BBox
-from layers.sql import NO_JIT, LayerQuery, source_and_where
+from layers.sql import LayerQuery, source_and_where
 
 EXTENT = 4096
 BUFFER = 64
@@ -88,8 +88,7 @@ def tile_sql(q: LayerQuery, tolerance_units: float | None) -> tuple[str, dict]:
         geom = f"ST_Simplify({geom}, :tol, true)"  # ST_AsMVTGeom repairs what this may break
     has_int_id = q.layer.id != "incident_hexagons"
     id_col = ", t.fid AS fid" if has_int_id else ""
-    # JIT off in the same round trip as the query (tiles are the hot path).
-    sql = f"""{NO_JIT}; WITH env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e),
+    sql = f"""WITH env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e),
         rows AS (SELECT ST_AsMVTGeom({geom}, env.e, {EXTENT}, {BUFFER}, true) AS geom{id_col}
                         {_select_props(q)}
                  FROM {source} t, env
@@ -104,7 +103,7 @@ def tile_sql(q: LayerQuery, tolerance_units: float | None) -> tuple[str, dict]:
 def cluster_sql(q: LayerQuery) -> tuple[str, dict]:
     """Points as per-cell counts (the last step for a point tile over the limit)."""
     source, where, params = source_and_where(q, with_bbox=False)
-    sql = f"""{NO_JIT}; WITH env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e),
+    sql = f"""WITH env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e),
         pts AS (SELECT ST_Transform(t.geom, 3857) AS g FROM {source} t, env
                 WHERE t.geom && ST_Transform(env.e, 4326) AND {' AND '.join(where)}
                   AND ST_Intersects(ST_Transform(t.geom, 3857), env.e)),

@@ -51,3 +51,19 @@ def test_idle_connection_is_pinged_and_replaced_when_dead(counted, db_url, monke
     assert second != first and len(pings) == 1
     time.sleep(0.5)
     assert _pid(engine) == second and len(pings) == 2  # alive: pinged, kept
+
+
+def test_every_session_runs_without_jit_and_keeps_its_own_options(db_url) -> None:
+    """antt.db.make_engine: JIT off in every session (SESSION_OPTIONS), merged with the options
+    an engine asks for (the API's statement timeout)."""
+    plain = db.make_engine(db_url)
+    timed = db.make_engine(db_url, connect_args={"options": "-c statement_timeout=1234"})
+    try:
+        with plain.connect() as conn:
+            assert conn.execute(text("SHOW jit")).scalar_one() == "off"
+        with timed.connect() as conn:
+            assert conn.execute(text("SHOW jit")).scalar_one() == "off"
+            assert conn.execute(text("SHOW statement_timeout")).scalar_one() == "1234ms"
+    finally:
+        plain.dispose()
+        timed.dispose()

@@ -38,22 +38,13 @@ from scipy.spatial import cKDTree
 from sqlalchemy import text
 
 from antt.crs import METRIC_SRID, to_wgs84
-from geo._db import ACTIVE_SQL, Bind, connect, valid_on
-from geo._db import frame as _plain_frame
+from geo._db import ACTIVE_SQL, Bind, connect, frame, valid_on
 from geo.filters import IncidentFilter
 from geo.grid import hex_cells, hex_centre_sql, hex_centres, hex_index_sql
 from geo.placement import incident_unit_sql
 from geo.reach import DEFAULT_RADIUS_M, METRES_PER_DEGREE_FLOOR
 
 CANDIDATE_KINDS = ("villages", "institutions", "launch_points", "drawn")
-
-
-def frame(bind: Bind, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
-    """geo._db.frame with PostgreSQL's JIT off for the transaction: the cost estimates of
-    PostGIS functions make it compile these short queries (2.2 s of a 2.5 s village query)."""
-    with connect(bind) as conn:
-        conn.execute(text("SET LOCAL jit = off"))
-        return _plain_frame(conn, sql, params)
 
 
 @dataclass(frozen=True)

@@ -96,9 +96,9 @@ FROM generate_series(190, 215) i, generate_series(598, 615) j
 def test_the_2km_layer_from_stored_cells_equals_the_computed_one(layer_client, monkeypatch):
     """The hexagon layer at the stored size groups by incident.hex2000; every answer (roles,
     scope, time, category, box) equals the one binned by hex_index_sql from geom_m."""
+    from antt.db import get_engine
     from api.deps import Principal
     from api.features import build_query, resolve
-    from antt.db import get_engine
     from layers import sql as layer_sql
 
     with get_engine().begin() as conn:

@@ -10,9 +10,10 @@ one integer.
 ``antt_hex_key(point in EPSG:3405, size)`` is the cell of geo.grid.hex_index_sql (PostGIS's
 ST_HexagonGrid layout: the nearer centre of two rectangular lattices) packed in one bigint:
 ``i * 2^21 + j`` (|j| < 2^20: Vietnam's 2 km cells fit in 31 bits, so PostgreSQL's int8 hash
-mixes them well; a 2^32 multiplier folded i onto j and made grouping ten times slower). geo.grid.hex_key_cell_sql unpacks it; tests/api/test_layers_hexagons.py checks
-the stored cells against ST_HexagonGrid and hex_index_sql, corners and edges included.
-8 bytes a row and a table rewrite here (about 15 s for 1M rows).
+mixes them well; a 2^32 multiplier folded i onto j and made grouping ten times slower).
+geo.grid.hex_key_cell_sql unpacks it; tests/api/test_layers_hexagons.py checks the stored cells
+against hex_index_sql (itself checked against ST_HexagonGrid), corners and edges included.
+8 bytes a row and a table rewrite here (about 30 s for 1M rows).
 
 Revision ID: 0016
 Revises: 0015
