@@ -12,7 +12,7 @@ it is kept per process under a key made of the ids and row versions (``xmin``, n
 rewrite of a row) of the units it is made of: a re-imported or edited commune gives a new key,
 nothing is invalidated by hand. Queries get the area as a WKB parameter (``area_params``) and
 read it with ``AREA_SQL`` (columns ``g`` in EPSG:3405 and ``g4326``; no row when the area is
-unknown).
+unknown), and select the points inside it through its pieces (``AREA_PARTS_SQL``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,12 @@ from geo._db import Bind, connect, valid_on
 AREA_SQL = (f"SELECT ST_Transform(a.g4326, {METRIC_SRID}) AS g, a.g4326 FROM "
             "(SELECT ST_SetSRID(ST_GeomFromWKB(CAST(:area_wkb AS bytea)), 4326) AS g4326) a "
             "WHERE a.g4326 IS NOT NULL")
+# The area (CTE ``area``) cut into pieces of at most 256 vertices, for "which points lie inside":
+# one index probe of the points per piece and each point tested against a small piece, instead
+# of every point of the area's box against the whole outline (Hà Nội's 67,462 incidents of a
+# year: 0.75-1.0 s instead of 2.2 s). A point on a cut line lies in two pieces: join with
+# DISTINCT ON the point's id.
+AREA_PARTS_SQL = "SELECT ST_Subdivide(area.g4326, 256) AS g4326 FROM area"
 
 
 @dataclass(frozen=True)

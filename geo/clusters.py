@@ -29,7 +29,7 @@ from pyproj import Transformer
 
 from antt.crs import METRIC_SRID, pinned
 from geo._db import Bind, frame
-from geo.area import AREA_SQL, area_params
+from geo.area import AREA_PARTS_SQL, AREA_SQL, area_params
 from geo.filters import IncidentFilter
 
 
@@ -48,11 +48,11 @@ def incident_clusters(bind: Bind, flt: IncidentFilter = IncidentFilter(), eps_m:
                 else "ST_ConcaveHull(ST_Collect(g), :ratio)")
     where, params = flt.sql("i")
     sql = f"""
-    WITH area AS MATERIALIZED ({AREA_SQL}),
+    WITH area AS MATERIALIZED ({AREA_SQL}), parts AS MATERIALIZED ({AREA_PARTS_SQL}),
     p AS (
-        SELECT i.id, i.occurred_at, i.youth_involved, i.geom_m AS g
-        FROM incident i, area
-        WHERE i.geom && area.g4326 AND ST_Intersects(area.g4326, i.geom) AND {where}
+        SELECT DISTINCT ON (i.id) i.id, i.occurred_at, i.youth_involved, i.geom_m AS g
+        FROM parts JOIN incident i ON i.geom && parts.g4326 AND ST_Intersects(parts.g4326, i.geom)
+        WHERE {where}
     ),
     labelled AS (
         SELECT p.*, ST_ClusterDBSCAN(g, eps := :eps, minpoints := :minpts) OVER (ORDER BY id) AS cid

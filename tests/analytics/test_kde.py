@@ -165,3 +165,42 @@ def test_pixel_density_walks_points_or_offsets_alike():
                                   px[0] - 50, py[0] + 50, 100.0, 100.0)
         brute = quartic_density(pts, w, 600.0, np.column_stack([tx, ty])).reshape(90, 120)
         assert brute.max() > 0 and np.abs(windowed - brute).max() <= 1e-9 * brute.max()
+
+
+def test_points_inside_a_province_are_those_its_union_holds(site_engine):
+    """incident_points selects through the area's pieces (geo.area.AREA_PARTS_SQL): exactly the
+    incidents ST_Intersects keeps with the whole union of Hải Phòng's 114 communes, in id order,
+    with points on commune outlines (vertices, so on the union's edges and inner seams) and
+    points outside in the union's box."""
+    from sqlalchemy import text
+
+    from geo.area import AREA_SQL, area_params
+
+    with site_engine.begin() as conn:
+        conn.execute(text("""
+            INSERT INTO incident (category_code, occurred_at, geom)
+            SELECT 'crime/theft', timestamptz '2026-05-01 10:00+07' + n * interval '1 hour',
+                   ST_SetSRID(ST_MakePoint(106.35 + random() * 0.95, 20.55 + random() * 0.75), 4326)
+            FROM generate_series(1, 2500) n"""))
+        conn.execute(text("""
+            INSERT INTO incident (category_code, occurred_at, geom)
+            SELECT 'traffic', timestamptz '2026-07-01 10:00+07', (d).geom
+            FROM (SELECT ST_DumpPoints(geom) AS d FROM admin_unit
+                  WHERE level = 'commune' AND province_code = '31') s
+            WHERE ((d).path)[array_length((d).path, 1)] % 41 = 0"""))
+    xy, _ = incident_points(site_engine, YEAR, province_code="31")
+    params = area_params(site_engine, "31", None, YEAR.end) | {"t0": "2026-01-01", "t1": "2027-01-01"}
+    with site_engine.connect() as conn:
+        expected = np.array(conn.execute(text(f"""
+            WITH area AS ({AREA_SQL})
+            SELECT ST_X(i.geom_m), ST_Y(i.geom_m) FROM incident i, area
+            WHERE ST_Intersects(area.g4326, i.geom)
+              AND i.occurred_at >= CAST(:t0 AS date) + time '00:00' AT TIME ZONE 'Asia/Ho_Chi_Minh'
+              AND i.occurred_at < CAST(:t1 AS date) + time '00:00' AT TIME ZONE 'Asia/Ho_Chi_Minh'
+            ORDER BY i.id"""), params).all(), dtype="float64")
+        total, pieces = conn.execute(text(
+            f"WITH area AS ({AREA_SQL}) SELECT (SELECT count(*) FROM incident), "
+            "(SELECT count(*) FROM (SELECT ST_Subdivide(g4326, 256) FROM area) s)"), params).one()
+    assert pieces > 20  # the area is cut: the pieces' seams are exercised
+    assert 1500 < len(expected) < total  # many inside, some outside
+    assert np.array_equal(xy, expected)
