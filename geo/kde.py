@@ -365,15 +365,23 @@ def grid_png(grid: KdeGrid, xy: np.ndarray | None = None, weights: np.ndarray | 
     return buf.getvalue(), [[lat[0], lon[0]], [lat[1], lon[1]]]
 
 
+PIXEL_CHUNK_ELEMENTS = 2_000_000  # pixel-point pairs evaluated at once (~16 MB a float array)
+
+
 def _pixel_density(xy: np.ndarray, w: np.ndarray, bw: float, tx: np.ndarray, ty: np.ndarray,
                    to_merc: Transformer, mx0: float, my1: float, sx: float, sy: float) -> np.ndarray:
-    """Quartic density per km^2 at every pixel centre (tx, ty: EPSG:3405 metres), point by
-    point over the pixel window its circle can reach: exact distances, no global pair matrix
-    (10 million pairs for a commune at 1024 px would cost seconds and 300 MB)."""
+    """Quartic density per km^2 at every pixel centre (tx, ty: EPSG:3405 metres), each point
+    over the pixel window its circle can reach: exact distances, no global pair matrix (10
+    million pairs for a commune at 1024 px would cost seconds and 300 MB).
+
+    Points go by chunks: each chunk's windows are padded to the largest window (the padding
+    weighs 0), the pairs evaluated as arrays in place and summed into the pixels with one
+    bincount. Walking the points one by one in Python was 3.7x slower (Hà Nội's 67,462
+    incidents of a year at 512 px: 24 million pairs)."""
     h, wd = tx.shape
-    out = np.zeros((h, wd))
+    out = np.zeros(h * wd)
     if len(xy) == 0:
-        return out
+        return out.reshape(h, wd)
     px, py = (np.asarray(a) for a in to_merc.transform(xy[:, 0], xy[:, 1]))
     lat = np.arctan(np.sinh(np.asarray(py) / 6378137.0))
     # a circle of radius bw (UTM metres) spans at most bw x 1.01 / cos(lat) Mercator metres
@@ -382,15 +390,34 @@ def _pixel_density(xy: np.ndarray, w: np.ndarray, bw: float, tx: np.ndarray, ty:
     c1 = np.clip(np.ceil((px + reach - mx0) / sx).astype(int) + 1, 0, wd)
     r0 = np.clip(np.floor((my1 - py - reach) / sy).astype(int), 0, h)
     r1 = np.clip(np.ceil((my1 - py + reach) / sy).astype(int) + 1, 0, h)
+    seen = np.nonzero((c0 < c1) & (r0 < r1))[0]
+    if len(seen) == 0:
+        return out.reshape(h, wd)
+    rows_max, cols_max = int((r1 - r0)[seen].max()), int((c1 - c0)[seen].max())
+    chunk = max(1, PIXEL_CHUNK_ELEMENTS // (rows_max * cols_max))
+    d_row, d_col = np.arange(rows_max), np.arange(cols_max)
+    flat_x, flat_y = tx.ravel(), ty.ravel()
     k = 3.0 / math.pi / bw**2 * 1e6
-    for n in range(len(xy)):
-        if c0[n] >= c1[n] or r0[n] >= r1[n]:
-            continue
-        wx = tx[r0[n]:r1[n], c0[n]:c1[n]] - xy[n, 0]
-        wy = ty[r0[n]:r1[n], c0[n]:c1[n]] - xy[n, 1]
-        u2 = (wx * wx + wy * wy) / (bw * bw)
-        out[r0[n]:r1[n], c0[n]:c1[n]] += np.where(u2 < 1.0, k * w[n] * (1.0 - u2) ** 2, 0.0)
-    return out
+    for start in range(0, len(seen), chunk):  # in place: the arrays are chunk x window large
+        n = seen[start:start + chunk]
+        rows = r0[n, None] + d_row  # (points, rows_max)
+        cols = c0[n, None] + d_col  # (points, cols_max)
+        pixel = np.minimum(rows, h - 1)[:, :, None] * wd + np.minimum(cols, wd - 1)[:, None, :]
+        u2 = flat_x[pixel]
+        u2 -= xy[n, 0, None, None]
+        u2 *= u2
+        wy = flat_y[pixel]
+        wy -= xy[n, 1, None, None]
+        wy *= wy
+        u2 += wy
+        u2 /= bw * bw
+        value = np.maximum(1.0 - u2, 0.0, out=wy)  # the kernel is 0 from the radius on
+        value *= value
+        value *= (k * w[n])[:, None, None]
+        value *= (rows < r1[n, None])[:, :, None]  # padding beyond the point's own window
+        value *= (cols < c1[n, None])[:, None, :]
+        out += np.bincount(pixel.ravel(), weights=value.ravel(), minlength=h * wd)
+    return out.reshape(h, wd)
 
 
 def _lattice_transform(tr: Transformer, px: np.ndarray, py: np.ndarray,

@@ -144,9 +144,15 @@ def test_grid_density_equals_the_pair_search(n):
         assert np.abs(fast - brute).max() <= 1e-9 * brute.max()
 
 
-def test_pixel_density_walks_points_or_offsets_alike():
-    """Few points (walked one by one) and many (walked by window offset) give the brute sums."""
+@pytest.mark.parametrize("chunk_elements", [2_000_000, 5_000])
+def test_pixel_density_by_chunks_equals_the_brute_sums(monkeypatch, chunk_elements):
+    """Few and many points, in one chunk or in many (windows padded to the largest, padding
+    weighing 0, points at the image edges clipped), give the brute sums over every pixel."""
     from pyproj import Transformer
+
+    from geo import kde
+
+    monkeypatch.setattr(kde, "PIXEL_CHUNK_ELEMENTS", chunk_elements)
 
     from antt.crs import pinned
     from geo.kde import _lattice_transform, _pixel_density
