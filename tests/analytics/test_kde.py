@@ -125,11 +125,15 @@ def test_pixel_lattice_matches_exact_transform_and_kernel():
     assert np.abs(windowed - brute).max() < 1e-9
 
 
-@pytest.mark.parametrize("n", [7, 3000])  # fewer points than window cells, and more
-def test_grid_density_equals_the_pair_search(n):
-    """grid_quartic_density (cells within reach found by arithmetic, walked by window offset or
-    by point) gives quartic_density's sums at the cell centres, points outside the grid too."""
+@pytest.mark.parametrize("chunk_elements", [2_000_000, 3_000])
+@pytest.mark.parametrize("n", [7, 3000])
+def test_grid_density_equals_the_pair_search(monkeypatch, n, chunk_elements):
+    """grid_quartic_density (cells within reach found by arithmetic, points in one chunk or in
+    many) gives quartic_density's sums at the cell centres, points outside the grid too."""
+    from geo import kde
     from geo.kde import grid_quartic_density
+
+    monkeypatch.setattr(kde, "PAIR_CHUNK_ELEMENTS", chunk_elements)
 
     rng = np.random.default_rng(n)
     x0, y0, cell, nx, ny = 600_000.0, 2_300_000.0, 250.0, 80, 60
@@ -152,7 +156,7 @@ def test_pixel_density_by_chunks_equals_the_brute_sums(monkeypatch, chunk_elemen
 
     from geo import kde
 
-    monkeypatch.setattr(kde, "PIXEL_CHUNK_ELEMENTS", chunk_elements)
+    monkeypatch.setattr(kde, "PAIR_CHUNK_ELEMENTS", chunk_elements)
 
     from antt.crs import pinned
     from geo.kde import _lattice_transform, _pixel_density
