@@ -105,8 +105,9 @@ def surface_points(bind: Bind, flt: IncidentFilter, area: bytes, reach_m: float,
         sql = f"SELECT ST_X(i.geom_m) AS x, ST_Y(i.geom_m) AS y, ({wexpr})::float8 AS w {base} ORDER BY i.id"
     with connect(bind) as conn:
         rows = conn.execute(text(sql), params).all()
-    xy = np.array([[r.x, r.y] for r in rows], dtype="float64").reshape(-1, 2)
-    return xy, np.array([r.w for r in rows], dtype="float64")
+    # flat, not np.array(rows): numpy probes each Row as a sequence (3 s for 67,000 rows)
+    xyw = np.fromiter((v for r in rows for v in r), dtype="float64", count=3 * len(rows)).reshape(-1, 3)
+    return np.ascontiguousarray(xyw[:, :2]), np.ascontiguousarray(xyw[:, 2])
 
 
 def choose_bandwidth(xy: np.ndarray, weights: np.ndarray, bandwidth_m: float | None = None,
