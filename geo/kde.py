@@ -140,8 +140,9 @@ def grid_quartic_density(xy: np.ndarray, weights: np.ndarray, bandwidth_m: float
     The grid is regular in the points' CRS, so a point's squared offsets to its window's
     columns and rows are two short vectors and its window the sum of the two (broadcast); the
     points go by chunks, each summed into the cells with one bincount on a grid padded by a
-    window, so no index is out of range (points whose window misses the grid are dropped). Hà Nội's year (67,462 incidents, 1.8 km bandwidth,
-    365 x 307 cells of 250 m): 24 million pairs."""
+    window, so no index is out of range (points whose window misses the grid are dropped).
+    Hà Nội's year (67,462 incidents, 1.8 km bandwidth, 364 x 306 cells of 250 m, 24 million
+    pairs): 0.34 s, where walking the window offset by offset took 0.5 s."""
     xy = np.asarray(xy, dtype="float64").reshape(-1, 2)
     w = np.asarray(weights, dtype="float64")
     rows = np.floor((xy[:, 1] - y0) / cell_m).astype(np.int64)
@@ -359,8 +360,8 @@ def _pixel_density(xy: np.ndarray, w: np.ndarray, bw: float, tx: np.ndarray, ty:
 
     Points go by chunks: each chunk's windows are padded to the largest window (the padding
     weighs 0), the pairs evaluated as arrays in place and summed into the pixels with one
-    bincount. Walking the points one by one in Python was 3.7x slower (Hà Nội's 67,462
-    incidents of a year at 512 px: 24 million pairs)."""
+    bincount. Hà Nội's 67,462 incidents of a year at 512 px (24 million pairs): 0.8-1.1 s, where
+    walking the points one by one in Python took 2.2 s."""
     h, wd = tx.shape
     out = np.zeros(h * wd)
     if len(xy) == 0:
