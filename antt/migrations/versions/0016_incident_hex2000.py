@@ -13,7 +13,8 @@ ST_HexagonGrid layout: the nearer centre of two rectangular lattices) packed in 
 mixes them well; a 2^32 multiplier folded i onto j and made grouping ten times slower).
 geo.grid.hex_key_cell_sql unpacks it; tests/api/test_layers_hexagons.py checks the stored cells
 against hex_index_sql (itself checked against ST_HexagonGrid), corners and edges included.
-8 bytes a row and a table rewrite here (about 30 s for 1M rows).
+8 bytes a row and a table rewrite here (about 30 s for 1M rows); every insert or move of an
+incident computes it, about 9 us a row (9 s per million incidents imported or generated).
 
 Revision ID: 0016
 Revises: 0015
