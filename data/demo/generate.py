@@ -154,8 +154,6 @@ def generate(engine: Engine, boundaries: Path | str | None = None, *, province_c
              f"Sự vụ / incidents ({incidents:,})", "Tài khoản / accounts"]
     with ExitStack() as stack:
         conn = stack.enter_context(engine.begin())
-        # PostGIS functions' high cost estimates make JIT compile every query (~0.7 s each) here.
-        execute(conn, "SET LOCAL jit = off")
         if if_empty and has_data(conn):
             return DemoResult([], False, {}, Plan([], []), [], 0, until, skipped=True)
         prog = stack.enter_context(bar)
