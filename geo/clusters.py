@@ -29,7 +29,7 @@ from pyproj import Transformer
 
 from antt.crs import METRIC_SRID, pinned
 from geo._db import Bind, frame
-from geo.area import AREA_PARTS_SQL, AREA_SQL, area_params
+from geo.area import area_incidents_sql
 from geo.filters import IncidentFilter
 
 
@@ -47,13 +47,10 @@ def incident_clusters(bind: Bind, flt: IncidentFilter = IncidentFilter(), eps_m:
     hull_sql = ("ST_ConvexHull(ST_Collect(g))" if hull == "convex"
                 else "ST_ConcaveHull(ST_Collect(g), :ratio)")
     where, params = flt.sql("i")
+    inside, area = area_incidents_sql(bind, "i.id, i.occurred_at, i.youth_involved, i.geom_m AS g", where,
+                                      province_code, commune_code, on or flt.end or date.today())
     sql = f"""
-    WITH area AS MATERIALIZED ({AREA_SQL}), parts AS MATERIALIZED ({AREA_PARTS_SQL}),
-    p AS (
-        SELECT DISTINCT ON (i.id) i.id, i.occurred_at, i.youth_involved, i.geom_m AS g
-        FROM parts JOIN incident i ON i.geom && parts.g4326 AND ST_Intersects(parts.g4326, i.geom)
-        WHERE {where}
-    ),
+    WITH p AS ({inside}),
     labelled AS (
         SELECT p.*, ST_ClusterDBSCAN(g, eps := :eps, minpoints := :minpts) OVER (ORDER BY id) AS cid
         FROM p
@@ -73,7 +70,7 @@ def incident_clusters(bind: Bind, flt: IncidentFilter = IncidentFilter(), eps_m:
     FROM poly ORDER BY first_id
     """
     params |= {"eps": float(eps_m), "minpts": int(min_points), "ratio": float(concave_ratio)}
-    params |= area_params(bind, province_code, commune_code, on or flt.end or date.today())
+    params |= area
     return frame(bind, sql, params)
 
 

@@ -39,7 +39,7 @@ from sqlalchemy import text
 
 from antt.crs import METRIC_SRID, pinned
 from geo._db import Bind, connect, frame
-from geo.area import AREA_PARTS_SQL, AREA_SQL, area_params
+from geo.area import AREA_SQL, area_incidents_sql, area_params
 from geo.filters import IncidentFilter
 
 WEIGHTS = {"deaths": "i.deaths", "injuries": "i.injuries", "casualties": "(i.deaths + i.injuries)"}
@@ -76,13 +76,9 @@ def incident_points(bind: Bind, flt: IncidentFilter = IncidentFilter(), province
         raise ValueError(f"weight must be one of {sorted(WEIGHTS)} or None")
     where, params = flt.sql("i")
     wexpr = WEIGHTS[weight] if weight else "1"
-    sql = f"""
-    WITH area AS MATERIALIZED ({AREA_SQL}), parts AS MATERIALIZED ({AREA_PARTS_SQL})
-    SELECT DISTINCT ON (i.id) ST_X(i.geom_m) AS x, ST_Y(i.geom_m) AS y, {wexpr}::float8 AS w
-    FROM parts JOIN incident i ON i.geom && parts.g4326 AND ST_Intersects(parts.g4326, i.geom)
-    WHERE {where}
-    ORDER BY i.id"""
-    params |= area_params(bind, province_code, commune_code, on or flt.end or date.today())
+    sql, area = area_incidents_sql(bind, f"ST_X(i.geom_m) AS x, ST_Y(i.geom_m) AS y, {wexpr}::float8 AS w",
+                                   where, province_code, commune_code, on or flt.end or date.today())
+    params |= area
     df = frame(bind, sql, params)
     return df[["x", "y"]].to_numpy(dtype="float64").reshape(-1, 2), df["w"].to_numpy(dtype="float64")
 

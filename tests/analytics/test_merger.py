@@ -348,3 +348,29 @@ def test_lineage_rolls_up_only_what_no_current_commune_holds(merged):
     rows = same_period_last_year(merged, AFTER, "commune", province_code="95", on=ON)
     got = {r["code"]: (r["count"], r["count_last_year"]) for r in rows.to_dict("records")}
     assert got == {"95001": (3, 3), "95002": (1, 3)}
+
+
+def test_the_points_of_a_study_area_on_either_map(merged):
+    """KDE and DBSCAN take the incidents inside the study area (geo.area.area_incidents_sql).
+    On today's map by the commune stored for each (all 9 lie in province 95's communes, 3 in
+    95002: I3 I5 J3); on the old map by location (94's communes hold I1 I2 I3 J1 J2; I4, I5, J3
+    and J4 lie in none)."""
+    from geo.clusters import incident_clusters
+    from geo.kde import incident_points
+
+    def places(xy):
+        return sorted((round(x - X0), round(y - Y0)) for x, y in xy)
+
+    at = {ext: (x, y) for ext, x, y, _ in INCIDENTS}
+    old_map = dt.date(2025, 6, 30)
+    for args, expected in (
+        ({"province_code": "95", "on": ON}, list(at)),
+        ({"commune_code": "95002", "on": ON}, ["I3", "I5", "J3"]),
+        ({"province_code": "94", "on": old_map}, ["I1", "I2", "I3", "J1", "J2"]),
+        ({"commune_code": "94002", "on": old_map}, ["I2", "I3", "J2"]),
+    ):
+        xy, w = incident_points(merged, BOTH, **args)
+        assert places(xy) == sorted(at[e] for e in expected), args
+        assert w.tolist() == [1.0] * len(expected)
+        clusters = incident_clusters(merged, BOTH, eps_m=5000, min_points=1, **args)
+        assert clusters["count"].tolist() == [len(expected)], args  # one cluster of them all
