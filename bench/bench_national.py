@@ -329,6 +329,7 @@ def analysis_figures(client: httpx.Client, auth: Auth, place: Place, repeats: in
          f"/analytics/hotspots?province={p}&unit=hex&cell=500&{year}"),
         ("Gi* hot spots, villages, province", f"/analytics/hotspots?province={p}&unit=village&{year}"),
         ("KDE heatmap PNG alone, province", f"/analytics/heatmap?format=png&size=512&province={p}&{year}"),
+        ("DBSCAN clusters (200 m, 5 points), province", f"/analytics/clusters?province={p}&{year}"),
     ):
         measure_cached(client, label, path, auth.police, repeats)
     first = measure_cached(client, "KDE heatmap.json, province",
