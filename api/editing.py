@@ -625,7 +625,8 @@ def uncovered_near(conn: Connection, row: dict[str, Any], radius: float, on: dt.
                    principal: Principal) -> dict[str, Any]:
     """Villages not covered on ``on`` (geo.coverage's rule and ranking) within ``radius`` metres
     of the launch point (EPSG:3405), nearest first; incident counts follow the privacy rules."""
-    from api.analytics import clean, geometries, suppress_small
+    from api.analytics import clean, suppress_small
+    from api.geojson import unit_geometries
     from geo import coverage
 
     commune = principal.scope_code if principal.scope_level == "commune" else None
@@ -646,7 +647,8 @@ def uncovered_near(conn: Connection, row: dict[str, Any], radius: float, on: dt.
         rec["distance_m"] = round(distance[int(rec["id"])], 1)
     records.sort(key=lambda r: (r["distance_m"], r["code"]))
     records = suppress_small(records, principal)
-    geoms = geometries(conn, [int(r["id"]) for r in records], 20.0)
+    outlines = unit_geometries(conn, [int(r["id"]) for r in records], 20.0)
+    geoms = {k: v and json.loads(v) for k, v in outlines.items()}
     features = [{"type": "Feature", "id": r["code"], "geometry": geoms.get(int(r["id"])), "properties": r}
                 for r in records]
     return {"type": "FeatureCollection", "features": features, "numberReturned": len(features),

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from antt.db import get_engine
-from api.analytics import suppress_small
+from api.analytics import clean, clean_records, suppress_small
 from api.deps import Principal
 
 
@@ -28,6 +28,28 @@ def _model_in(code: str, rating: str | None) -> None:
         if rating:
             conn.execute(text("INSERT INTO model_rating (model_id, rating, rated_on) "
                               "VALUES (:m, :r, '2024-06-01')"), {"m": mid, "r": rating})
+
+
+def test_clean_records_are_the_values_clean_gives():
+    import datetime as dt
+    from decimal import Decimal
+
+    import numpy as np
+    import pandas as pd
+
+    df = pd.DataFrame({
+        "share": [0.5, math.nan, math.inf], "n": np.array([1, 2, 3], dtype="int64"),
+        "ok": [True, False, True], "nullable": pd.array([1, None, 3], dtype="Int64"),
+        "name": ["Xã A", None, "Xã C"], "by_type": [{"a": np.int64(2)}, {}, None],
+        "amount": [Decimal("1.5"), None, Decimal("2")], "day": [dt.date(2026, 1, 2), None, None],
+    })
+    got = clean_records(df)
+    assert got == [{k: clean(v) for k, v in rec.items()} for rec in df.to_dict("records")]
+    assert got[1] == {"share": None, "n": 2, "ok": False, "nullable": None, "name": None, "by_type": {},
+                      "amount": None, "day": None}
+    assert got[0]["by_type"] == {"a": 2} and got[0]["day"] == "2026-01-02" and got[2]["share"] is None
+    assert [type(v) for v in got[0].values()] == [float, int, bool, int, str, dict, float, str]
+    assert clean_records(df.iloc[:0]) == []
 
 
 def test_suppression_by_hand():
