@@ -15,20 +15,25 @@ What the watch keeps:
   it invalid at once;
 - `healthy`: the listener is connected and its heartbeat (a read every `BEAT_S` on its own
   connection) is recent (`STALE_S`): a silent, dead connection stops memo use within seconds;
-- `caught_up`: a WAL position of the primary such that every transaction whose commit
-  returned before the primary's insert position passed it has had its notifications handed
-  on. Each heartbeat reads the position (`HEAD_SQL`); PostgreSQL sends a listening session
-  the notifications signalled to it before the ReadyForQuery of its next statement, so once
-  a read returns, the transactions committed before the *previous* read are all delivered:
-  `caught_up` is the position of the previous read.
+- `caught_up`: a WAL position of the primary such that every transaction whose commit record
+  ends at or before it has had its notifications handed on. Each heartbeat reads the primary's
+  flush position (`FLUSHED_SQL`): a commit record at or before it is on disk, so its backend
+  has only in-memory steps left (marking itself committed, signalling the listeners).
+  PostgreSQL sends a listening session the notifications signalled to it before the
+  ReadyForQuery of its next statement, so once a read returns, the transactions flushed before
+  the *previous* read have all been delivered: `caught_up` is the position of the previous read.
 
 Consistency: a request carrying its own last write position (the `antt_lsn` cookie or
 `X-Antt-Min-LSN`, api/readroute.py) is served from the memo only if `caught_up` is at or past
 it, so a writer never reads its own write stale; other clients may see the previous answer
 for the notification delay after a commit (milliseconds), the bound the replica path already
-accepts for clients without a position. Assumed: a committing backend signals its listeners
-within one heartbeat (`BEAT_S`) of writing its commit record (an in-memory step, but it comes
-after the WAL flush and any synchronous-replication wait).
+accepts for clients without a position. Assumed: a backend whose commit record is flushed
+signals its listeners within one heartbeat (`BEAT_S`, 200 ms). Only in-memory steps lie
+between, no I/O: the flush position, not the insert position, is what makes it so (a commit
+record is inserted before its fsync, which a loaded disk may stretch past a heartbeat). A
+synchronous standby would add its wait there; the replica of `antt db replica` streams
+asynchronously. With `synchronous_commit = off` a commit returns before its flush: its writer
+then reads from the database, not the memo, until the WAL writer has flushed it.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ HEAD_SQL = """
     FROM (SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint AS l,
                  pg_size_bytes(current_setting('wal_segment_size')) AS seg,
                  current_setting('wal_block_size')::bigint AS blk) x"""
+# How far the primary's WAL is on disk: the heartbeat's position (see the module doc).
+FLUSHED_SQL = "SELECT pg_current_wal_flush_lsn() - '0/0'::pg_lsn"
 
 Token = tuple[int, tuple[int, ...]]
 
@@ -149,7 +156,7 @@ class VersionWatch:
 
     def heartbeat(self, conn: Any) -> Callable[[], None]:
         with conn.cursor() as cur:
-            cur.execute(HEAD_SQL)
+            cur.execute(FLUSHED_SQL)
             lsn = int(cur.fetchone()[0])
 
         def caught_up() -> None:  # run once the notifications that came with the read count
