@@ -14,7 +14,7 @@ from datetime import date
 
 import pandas as pd
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 import geo.reach
 from geo.reach import unit_reach
@@ -166,6 +166,75 @@ def test_a_callers_own_unsaved_model_is_seen(site_engine, site, monkeypatch):
         conn.rollback()
     v = _villages(unit_reach(site_engine, D1, 500, commune_code=site.commune_code), site)
     assert v["V4"]["area_within_m2"] == pytest.approx(0.0, abs=1e-6)
+
+
+def _lookups(engine):
+    """A list that grows by one for each reach lookup statement run on ``engine``, and the
+    function that stops counting."""
+    seen = []
+
+    def count(conn, cursor, statement, *args):
+        if "LEFT JOIN reach_cache rc" in statement:
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    return seen, lambda: event.remove(engine, "before_cursor_execute", count)
+
+
+def test_a_repeated_lookup_comes_from_the_process_memo(site_engine, site):
+    cols = ["unit_id", "level", "commune_id", "models", "key", "area_m2", "area_within_m2",
+            "area_within_share"]
+    first = unit_reach(site_engine, D1, 500, province_code="31")  # overlays: not kept whole
+    assert first["computed"].any()
+    seen, stop = _lookups(site_engine)
+    try:
+        second = unit_reach(site_engine, D1, 500, province_code="31")  # all from reach_cache: kept
+        assert len(seen) == 1 and not second["computed"].any()
+        second["area_m2"] = 0.0  # a caller's change to its answer stays its own
+        third = unit_reach(site_engine, D1, 500, province_code="31")
+        assert len(seen) == 1
+        pd.testing.assert_frame_equal(third[cols], first[cols])
+        assert not third["computed"].any()
+        with site_engine.begin() as conn:  # a rating is not an input: the answer is kept
+            conn.execute(text("INSERT INTO model_rating (model_id, rating, rated_on) "
+                              "SELECT id, 'tot', '2026-01-02' FROM security_model WHERE external_id = 'M1'"))
+        unit_reach(site_engine, D1, 500, province_code="31")
+        assert len(seen) == 1
+        with site_engine.begin() as conn:  # any write to the models is another version
+            conn.execute(text("UPDATE security_model SET name = name || ' mới' WHERE external_id = 'M1'"))
+        renamed = unit_reach(site_engine, D1, 500, province_code="31")
+        assert len(seen) == 2
+        pd.testing.assert_frame_equal(renamed[cols], first[cols])
+        with site_engine.begin() as conn:  # and to the units
+            conn.execute(text("UPDATE admin_unit SET population = population WHERE id = :id"),
+                         {"id": site.villages["V1"]})
+        unit_reach(site_engine, D1, 500, province_code="31")
+        assert len(seen) == 4  # looked up, and V1 (a new row version) overlaid again
+        for on, radius, scope in ((D2, 500, {"province_code": "31"}), (D1, 250, {"province_code": "31"}),
+                                  (D1, 500, {"commune_code": site.commune_code})):
+            before = len(seen)
+            unit_reach(site_engine, on, radius, **scope)
+            assert len(seen) > before  # another date, radius or scope is another answer
+    finally:
+        stop()
+
+
+def test_a_caller_that_has_written_neither_reads_nor_fills_the_process_memo(site_engine, site):
+    unit_reach(site_engine, D1, 500, commune_code=site.commune_code)
+    kept = _villages(unit_reach(site_engine, D1, 500, commune_code=site.commune_code), site)
+    assert kept["V4"]["area_within_m2"] == pytest.approx(0.0, abs=1e-6)
+    with site_engine.connect() as conn:
+        conn.execute(text("""
+            INSERT INTO security_model (external_id, type_code, name, founded_on, status, geom)
+            SELECT 'M7', 'to_tu_quan', 'M7', '2026-01-01', 'active',
+                   ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), 3405), 4326)"""),
+            {"x": site.cx + 500, "y": site.cy - 500})
+        for _ in range(2):  # the second call would be a memo hit if the first had filled it
+            v = _villages(unit_reach(conn, D1, 500, commune_code=site.commune_code), site)
+            assert v["V4"]["area_within_m2"] == pytest.approx(BUFFER_AREA, rel=1e-4)
+        conn.rollback()
+    after = _villages(unit_reach(site_engine, D1, 500, commune_code=site.commune_code), site)
+    assert after["V4"]["area_within_m2"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_radius_must_be_positive(site_engine):
