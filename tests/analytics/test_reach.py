@@ -190,11 +190,12 @@ def test_a_repeated_lookup_comes_from_the_process_memo(site_engine, site):
     try:
         second = unit_reach(site_engine, D1, 500, province_code="31")  # all from reach_cache: kept
         assert len(seen) == 1 and not second["computed"].any()
-        second["area_m2"] = 0.0  # a caller's change to its answer stays its own
         third = unit_reach(site_engine, D1, 500, province_code="31")
         assert len(seen) == 1
         pd.testing.assert_frame_equal(third[cols], first[cols])
         assert not third["computed"].any()
+        third["area_m2"] = 0.0  # a caller's change to the answer it got stays its own
+        pd.testing.assert_frame_equal(unit_reach(site_engine, D1, 500, province_code="31")[cols], first[cols])
         with site_engine.begin() as conn:  # a rating is not an input: the answer is kept
             conn.execute(text("INSERT INTO model_rating (model_id, rating, rated_on) "
                               "SELECT id, 'tot', '2026-01-02' FROM security_model WHERE external_id = 'M1'"))
@@ -233,6 +234,12 @@ def test_a_caller_that_has_written_neither_reads_nor_fills_the_process_memo(site
             v = _villages(unit_reach(conn, D1, 500, commune_code=site.commune_code), site)
             assert v["V4"]["area_within_m2"] == pytest.approx(BUFFER_AREA, rel=1e-4)
         conn.rollback()
+    after = _villages(unit_reach(site_engine, D1, 500, commune_code=site.commune_code), site)
+    assert after["V4"]["area_within_m2"] == pytest.approx(0.0, abs=1e-6)
+    # a committed write brings the models to the version the rolled-back one had: its answer,
+    # had it been kept, would be taken for this one
+    with site_engine.begin() as conn:
+        conn.execute(text("UPDATE security_model SET name = name || ' mới' WHERE external_id = 'M1'"))
     after = _villages(unit_reach(site_engine, D1, 500, commune_code=site.commune_code), site)
     assert after["V4"]["area_within_m2"] == pytest.approx(0.0, abs=1e-6)
 
