@@ -35,6 +35,15 @@ def _cache_rows(engine) -> int:
         return conn.execute(text("SELECT count(*) FROM reach_cache")).scalar_one()
 
 
+def _new_model(conn, name: str, x: float, y: float) -> None:
+    """An active to_tu_quan model founded 2026-01-01 at (x, y) in EPSG:3405."""
+    conn.execute(text("""
+        INSERT INTO security_model (external_id, type_code, name, founded_on, status, geom)
+        SELECT :name, 'to_tu_quan', :name, '2026-01-01', 'active',
+               ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), 3405), 4326)"""),
+        {"name": name, "x": x, "y": y})
+
+
 def test_within_areas_match_hand_computation(site_engine, site):
     df = unit_reach(site_engine, D1, 500, commune_code=site.commune_code)
     v = _villages(df, site)
@@ -68,11 +77,7 @@ def test_second_call_reads_the_memo_and_agrees(site_engine, site):
 def test_a_new_model_recomputes_only_its_commune(site_engine, site):
     unit_reach(site_engine, D1, 500, province_code="31")
     with site_engine.begin() as conn:
-        conn.execute(text("""
-            INSERT INTO security_model (external_id, type_code, name, founded_on, status, geom)
-            SELECT 'M5', 'to_tu_quan', 'M5', '2026-01-01', 'active',
-                   ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), 3405), 4326)"""),
-            {"x": site.cx + 500, "y": site.cy - 500})  # V4's centre
+        _new_model(conn, "M5", site.cx + 500, site.cy - 500)  # V4's centre
     after = unit_reach(site_engine, D1, 500, province_code="31")
     assert set(after.loc[after["computed"], "unit_id"]) == {site.commune_id, *site.villages.values()}
     v = _villages(after, site)
@@ -156,11 +161,7 @@ def test_a_callers_own_unsaved_model_is_seen(site_engine, site, monkeypatch):
     """Other connections cannot see it, so the overlays stay on the caller's connection."""
     monkeypatch.setattr(geo.reach, "PARALLEL_MIN_COMMUNES", 1)
     with site_engine.connect() as conn:
-        conn.execute(text("""
-            INSERT INTO security_model (external_id, type_code, name, founded_on, status, geom)
-            SELECT 'M6', 'to_tu_quan', 'M6', '2026-01-01', 'active',
-                   ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), 3405), 4326)"""),
-            {"x": site.cx + 500, "y": site.cy - 500})
+        _new_model(conn, "M6", site.cx + 500, site.cy - 500)
         v = _villages(unit_reach(conn, D1, 500, commune_code=site.commune_code, workers=2), site)
         assert v["V4"]["area_within_m2"] == pytest.approx(BUFFER_AREA, rel=1e-4)
         conn.rollback()
@@ -225,11 +226,7 @@ def test_a_caller_that_has_written_neither_reads_nor_fills_the_process_memo(site
     kept = _villages(unit_reach(site_engine, D1, 500, commune_code=site.commune_code), site)
     assert kept["V4"]["area_within_m2"] == pytest.approx(0.0, abs=1e-6)
     with site_engine.connect() as conn:
-        conn.execute(text("""
-            INSERT INTO security_model (external_id, type_code, name, founded_on, status, geom)
-            SELECT 'M7', 'to_tu_quan', 'M7', '2026-01-01', 'active',
-                   ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), 3405), 4326)"""),
-            {"x": site.cx + 500, "y": site.cy - 500})
+        _new_model(conn, "M7", site.cx + 500, site.cy - 500)
         for _ in range(2):  # the second call would be a memo hit if the first had filled it
             v = _villages(unit_reach(conn, D1, 500, commune_code=site.commune_code), site)
             assert v["V4"]["area_within_m2"] == pytest.approx(BUFFER_AREA, rel=1e-4)
