@@ -111,8 +111,11 @@ def _sql(scope: str, compute: bool = True) -> str:
     """The lookup (and, with ``compute``, the overlays of the misses) for communes in scope."""
     return f"""
     WITH c AS MATERIALIZED (
+        -- the box stored in the outline's header (postgis_getbbox reads only that slice of the
+        -- value: 18 ms for the country's communes, where ST_Envelope decompressed every
+        -- outline in 60-145 ms); float4, rounded outwards, so it holds the outline
         SELECT c.id, c.xmin::text AS ver, c.population,
-               ST_Expand(ST_Envelope(c.geom), :r_deg) AS box
+               ST_SetSRID(ST_Expand(postgis_getbbox(c.geom), :r_deg)::geometry, 4326) AS box
         FROM admin_unit c WHERE c.level = 'commune' AND {valid_on('c')}{scope}
     ),
     ck AS MATERIALIZED (  -- the commune's key: its version, R and the set of model positions
