@@ -107,6 +107,33 @@ def test_a_moved_model_and_an_edited_outline_change_the_key(site_engine, site):
     assert edited["V2"]["area_within_share"] == pytest.approx(BUFFER_AREA / 2 / 500_000, rel=1e-4)
 
 
+def test_a_model_outside_the_commune_but_within_r_counts(site_engine, site):
+    """A model 250 m east of a commune's easternmost vertex lies outside the commune (and its
+    box) but its 500 m circle reaches in: the commune's key takes it (the box grown by R) and
+    its area within R is the exact overlay of that circle."""
+    with site_engine.begin() as conn:
+        far = conn.execute(text("""
+            SELECT c.id, c.code FROM admin_unit c, admin_unit s
+            WHERE c.level = 'commune' AND s.id = :site AND NOT ST_DWithin(
+                ST_Transform(c.geom, 3405), ST_Transform(s.geom, 3405), 5000)
+            ORDER BY c.code LIMIT 1"""), {"site": site.commune_id}).one()
+        x, y = conn.execute(text("""
+            SELECT ST_X(p), ST_Y(p) FROM (SELECT (ST_DumpPoints(ST_Transform(geom, 3405))).geom AS p
+                                         FROM admin_unit WHERE id = :id) v
+            ORDER BY ST_X(p) DESC LIMIT 1"""), {"id": far.id}).one()
+        _new_model(conn, "M8", x + 250, y)
+        expected = conn.execute(text("""
+            SELECT ST_Area(ST_Intersection(ST_Transform(c.geom, 3405),
+                                           ST_Buffer(ST_Transform(m.geom, 3405), 500, 8)))
+            FROM admin_unit c, security_model m WHERE c.id = :id AND m.external_id = 'M8'"""),
+            {"id": far.id}).scalar_one()
+    assert expected > 10_000  # the circle reaches well into the commune
+    df = unit_reach(site_engine, D1, 500, commune_code=far.code)
+    row = df[df["unit_id"] == far.id].iloc[0]
+    assert row["models"] == 1
+    assert row["area_within_m2"] == pytest.approx(expected, rel=1e-6)
+
+
 def test_memo_outlives_the_callers_rolled_back_transaction(site_engine, site):
     with site_engine.connect() as conn:
         df = unit_reach(conn, D1, 500, commune_code=site.commune_code)
