@@ -144,6 +144,97 @@ def test_heavy_point_tile_becomes_counts_that_add_up(layer_client):
             build_tile(conn, _query("incidents"), 12, x, y, max_bytes=5)
 
 
+def _scatter_incidents(conn, z: int, x: int, y: int) -> None:
+    """150 incidents in the tile (uncommitted: the caller rolls back), 100 of them in one
+    corner so that cells hold several."""
+    conn.execute(text("SELECT setseed(0.42)"))
+    conn.execute(text("""
+        INSERT INTO incident (category_code, occurred_at, geom)
+        SELECT 'crime/theft', timestamptz '2026-05-01 10:00+07',
+               ST_Transform(ST_SetSRID(ST_MakePoint(ST_XMin(e) + (ST_XMax(e) - ST_XMin(e)) * random() * f,
+                                                    ST_YMin(e) + (ST_YMax(e) - ST_YMin(e)) * random() * f),
+                                       3857), 4326)
+        FROM ST_TileEnvelope(:z, :x, :y) e, generate_series(1, 150) n,
+             LATERAL (SELECT CASE WHEN n <= 100 THEN 0.1 ELSE 1 END AS f) s"""), {"z": z, "x": x, "y": y})
+
+
+def _points_in_tile(conn, z: int, x: int, y: int) -> list[tuple[float, float]]:
+    return conn.execute(text(
+        "SELECT ST_X(g), ST_Y(g) FROM (SELECT ST_Transform(geom, 3857) g FROM incident) p "
+        "WHERE ST_Intersects(g, ST_TileEnvelope(:z, :x, :y))"), {"z": z, "x": x, "y": y}).all()
+
+
+def test_point_counts_are_the_grid_cells_of_the_points(layer_client):
+    """The counts step groups the tile's points by the grid node they snap to (64 grid units),
+    one feature per node with its points' count, drawn at their mean: checked against the
+    points by hand (in EPSG:3857 metres)."""
+    from collections import defaultdict
+
+    from layers.tiles import CLUSTER_GRID_UNITS
+
+    lon, lat = first_point()
+    z = 9
+    x, y = tile_of(lon, lat, z)
+    with get_engine().connect() as conn:
+        _scatter_incidents(conn, z, x, y)
+        full = build_tile(conn, _query("incidents"), z, x, y)
+        tile = build_tile(conn, _query("incidents"), z, x, y, max_bytes=len(full.data) - 1)
+        points = _points_in_tile(conn, z, x, y)
+        x0, y1 = conn.execute(text("SELECT ST_XMin(e), ST_YMax(e) FROM ST_TileEnvelope(:z, :x, :y) e"),
+                              {"z": z, "x": x, "y": y}).one()
+        conn.rollback()
+    assert tile.generalisation == "aggregated" and tile.features == len(points) > 20
+    cell, unit = tile_width_m(z) / EXTENT * CLUSTER_GRID_UNITS, tile_width_m(z) / EXTENT
+    groups = defaultdict(list)
+    for px, py in points:
+        groups[(round(px / cell), round(py / cell))].append((px, py))
+    expected = sorted((round((sum(p[0] for p in g) / len(g) - x0) / unit),
+                       round((y1 - sum(p[1] for p in g) / len(g)) / unit), len(g)) for g in groups.values())
+    decoded = mapbox_vector_tile.decode(tile.data, default_options={"y_coord_down": True})
+    features = decoded["incidents"]["features"]
+    got = sorted((f["geometry"]["coordinates"][0], f["geometry"]["coordinates"][1], f["properties"]["count"])
+                 for f in features)
+    assert len(got) == len(expected) > 1
+    assert sorted(c for *_, c in got) == sorted(c for *_, c in expected) and max(c for *_, c in got) > 1
+    assert all(abs(a[0] - b[0]) <= 1 and abs(a[1] - b[1]) <= 1 for a, b in zip(got, expected, strict=True))
+
+
+def test_a_point_tile_past_the_cap_is_never_served_whole(layer_client, monkeypatch):
+    """A full-detail point tile stops at point_cap(max_bytes) features, and any tile of that
+    many points is over max_bytes (each point feature takes MIN_POINT_FEATURE_BYTES or more):
+    the counts are served, summing every point."""
+    import layers.tiles
+    from layers.tiles import MIN_POINT_FEATURE_BYTES
+
+    lon, lat = first_point()
+    z = 9
+    x, y = tile_of(lon, lat, z)
+    with get_engine().connect() as conn:
+        _scatter_incidents(conn, z, x, y)
+        full = build_tile(conn, _query("incidents"), z, x, y)
+        assert full.generalisation == "none" and full.features > 150
+        assert len(full.data) >= MIN_POINT_FEATURE_BYTES * full.features  # the bound holds
+        seen = []
+        real = layers.tiles.run_tile_statement
+
+        def spy(conn, st):
+            data, n = real(conn, st)
+            seen.append((st.generalisation, n, len(data)))
+            return data, n
+
+        counts = build_tile(conn, _query("incidents"), z, x, y, max_bytes=len(full.data) - 1)
+        max_bytes = len(counts.data)  # the counts fit, the full tile does not
+        # a bound that puts the cap at half the points (the real one needs a bigger tile)
+        monkeypatch.setattr(layers.tiles, "MIN_POINT_FEATURE_BYTES", max_bytes // (full.features // 2))
+        monkeypatch.setattr(layers.tiles, "run_tile_statement", spy)
+        tile = build_tile(conn, _query("incidents"), z, x, y, max_bytes=max_bytes)
+        conn.rollback()
+    cap = layers.tiles.point_cap(max_bytes)
+    assert cap < full.features
+    assert seen[0][:2] == ("none", cap) and seen[0][2] > max_bytes  # stopped at the cap, still over
+    assert tile.generalisation == "aggregated" and tile.features == full.features
+
+
 def test_tile_bounds_and_hexagon_cells_by_zoom():
     from layers.tiles import hex_cell_for_zoom, tile_bbox
 
