@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import mapbox_vector_tile
 import pytest
@@ -158,6 +159,21 @@ def _scatter_incidents(conn, z: int, x: int, y: int) -> None:
              LATERAL (SELECT CASE WHEN n <= 100 THEN 0.1 ELSE 1 END AS f) s"""), {"z": z, "x": x, "y": y})
 
 
+@contextmanager
+def _scattered_tile():
+    """A connection whose open transaction holds 150 more incidents in the z9 tile of the first
+    commune (rolled back afterwards), the tile's (z, x, y) and its full-detail tile."""
+    lon, lat = first_point()
+    z = 9
+    x, y = tile_of(lon, lat, z)
+    with get_engine().connect() as conn:
+        _scatter_incidents(conn, z, x, y)
+        try:
+            yield conn, (z, x, y), build_tile(conn, _query("incidents"), z, x, y)
+        finally:
+            conn.rollback()
+
+
 def _points_in_tile(conn, z: int, x: int, y: int) -> list[tuple[float, float]]:
     return conn.execute(text(
         "SELECT ST_X(g), ST_Y(g) FROM (SELECT ST_Transform(geom, 3857) g FROM incident) p "
@@ -172,17 +188,11 @@ def test_point_counts_are_the_grid_cells_of_the_points(layer_client):
 
     from layers.tiles import CLUSTER_GRID_UNITS
 
-    lon, lat = first_point()
-    z = 9
-    x, y = tile_of(lon, lat, z)
-    with get_engine().connect() as conn:
-        _scatter_incidents(conn, z, x, y)
-        full = build_tile(conn, _query("incidents"), z, x, y)
+    with _scattered_tile() as (conn, (z, x, y), full):
         tile = build_tile(conn, _query("incidents"), z, x, y, max_bytes=len(full.data) - 1)
         points = _points_in_tile(conn, z, x, y)
         x0, y1 = conn.execute(text("SELECT ST_XMin(e), ST_YMax(e) FROM ST_TileEnvelope(:z, :x, :y) e"),
                               {"z": z, "x": x, "y": y}).one()
-        conn.rollback()
     assert tile.generalisation == "aggregated" and tile.features == len(points) > 20
     cell, unit = tile_width_m(z) / EXTENT * CLUSTER_GRID_UNITS, tile_width_m(z) / EXTENT
     groups = defaultdict(list)
@@ -206,12 +216,7 @@ def test_a_point_tile_past_the_cap_is_never_served_whole(layer_client, monkeypat
     import layers.tiles
     from layers.tiles import MIN_POINT_FEATURE_BYTES
 
-    lon, lat = first_point()
-    z = 9
-    x, y = tile_of(lon, lat, z)
-    with get_engine().connect() as conn:
-        _scatter_incidents(conn, z, x, y)
-        full = build_tile(conn, _query("incidents"), z, x, y)
+    with _scattered_tile() as (conn, (z, x, y), full):
         assert full.generalisation == "none" and full.features > 150
         assert len(full.data) >= MIN_POINT_FEATURE_BYTES * full.features  # the bound holds
         seen = []
@@ -228,7 +233,6 @@ def test_a_point_tile_past_the_cap_is_never_served_whole(layer_client, monkeypat
         monkeypatch.setattr(layers.tiles, "MIN_POINT_FEATURE_BYTES", max_bytes // (full.features // 2))
         monkeypatch.setattr(layers.tiles, "run_tile_statement", spy)
         tile = build_tile(conn, _query("incidents"), z, x, y, max_bytes=max_bytes)
-        conn.rollback()
     cap = layers.tiles.point_cap(max_bytes)
     assert cap < full.features
     assert seen[0][:2] == ("none", cap) and seen[0][2] > max_bytes  # stopped at the cap, still over
