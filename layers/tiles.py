@@ -202,10 +202,10 @@ def run_tile_statement(conn: Connection, st: TileStatement) -> tuple[bytes, int]
 
 def build_tile(conn: Connection, q: LayerQuery, z: int, x: int, y: int,
                max_bytes: int = MAX_TILE_BYTES) -> Tile:
-    """The smallest-effort tile under `max_bytes`; raises TileTooLarge if none is."""
-    cap = point_cap(max_bytes) if q.layer.geometry_type == "Point" else None
+    """The smallest-effort tile under `max_bytes`; raises TileTooLarge if none is (a point step
+    stopped at its cap is over `max_bytes` by its bytes alone: `tile_sql`)."""
     for st in tile_statements(q, z, x, y, max_bytes):
         data, n = run_tile_statement(conn, st)
-        if len(data) <= max_bytes and not (cap is not None and st.generalisation == "none" and n >= cap):
+        if len(data) <= max_bytes:
             return Tile(data, n, st.generalisation)
     raise TileTooLarge(f"tile {z}/{x}/{y} of {q.layer.id} is over {max_bytes} bytes")
